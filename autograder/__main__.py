@@ -1,0 +1,4 @@
+"""Entry point for ``python -m autograder``."""
+from autograder.cli import main
+
+raise SystemExit(main())

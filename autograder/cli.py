@@ -1,0 +1,72 @@
+"""``python -m autograder``: grade, fixtures, build, regrade."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.config import ConfigError, load_config
+from autograder.paths import KitLayout
+
+
+def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
+    from autograder import fixturegen
+    from autograder.fixture_verify import verify
+
+    config = load_config(layout.config_file)
+    if args.action == "generate":
+        manifest = fixturegen.generate(config, layout.reference_dir, layout.fixtures_dir)
+        sizes = sum((layout.fixtures_dir / f).stat().st_size for f in manifest["files"])  # type: ignore[union-attr]
+        print(f"wrote {len(manifest['cases'])} cases to {layout.fixtures_dir} ({sizes / 1024:.0f} KiB)")  # type: ignore[arg-type]
+        return 0
+    problems = verify(config, layout)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    print("fixtures verified" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
+    from autograder.grading import grade_folder
+
+    submission = Path(args.dir) if args.dir else layout.reference_dir
+    summary = grade_folder(layout, submission, Path(args.results) if args.results else None)
+    print(summary.table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description="HW3 autograding kit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    grade = sub.add_parser("grade", help="grade a submission folder and print a per-part table")
+    grade.add_argument("dir", nargs="?", default=None, help="submission folder (default: reference/)")
+    grade.add_argument("--results", default=None, help="where to write results.json")
+    fixtures = sub.add_parser("fixtures", help="generate or verify the frozen fixtures")
+    fixtures.add_argument("action", choices=("generate", "verify"))
+    build = sub.add_parser("build", help="write autograder.zip and student_kit.zip")
+    build.add_argument("--out", required=True)
+    regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
+    regrade.add_argument("export")
+    regrade.add_argument("--out", required=True)
+    regrade.add_argument("--jobs", type=int, default=None)
+    args = parser.parse_args(argv)
+    layout = KitLayout.here()
+    try:
+        if args.command == "fixtures":
+            return _cmd_fixtures(args, layout)
+        if args.command == "grade":
+            return _cmd_grade(args, layout)
+        if args.command == "build":
+            from autograder.build import build_all
+
+            for path in build_all(layout, Path(args.out)):
+                print(f"wrote {path}")
+            return 0
+        if args.command == "regrade":
+            from autograder.regrade import regrade_export
+
+            return regrade_export(layout, Path(args.export), Path(args.out), args.jobs)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 2

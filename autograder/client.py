@@ -1,0 +1,79 @@
+"""The trusted side of a probe: send inputs to a fresh worker, get validated plain
+tensors back, and turn every way a worker can fail into an Observation."""
+from __future__ import annotations
+
+import site
+import sys
+from pathlib import Path
+from typing import Any
+
+from autograder import wire
+from autograder.records import Observation, ProbeRequest
+from autograder.sandbox import Zygote
+from autograder.submission import StagedSubmission
+
+SUBSTITUTES_DIR = Path(__file__).resolve().parent / "substitutes"
+
+
+def interpreter_prefixes() -> tuple[str, ...]:
+    """Where the interpreter and its packages live: kept importable in the worker."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
+    return tuple(sorted(p for p in prefixes if p))
+
+
+def substitute_source(name: str) -> str | None:
+    """Correct code for a graded callee, read only when a caller's test needs it.
+
+    The student kit ships without these files (they would be solutions): locally the
+    student's own callee is used instead."""
+    path = SUBSTITUTES_DIR / f"{name}.py"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+class SubmissionRunner:
+    """Runs probes against one staged submission through the zygote."""
+
+    def __init__(self, zygote: Zygote, staged: StagedSubmission) -> None:
+        self.zygote = zygote
+        self.staged = staged
+        self._prefixes = interpreter_prefixes()
+        self._module_failures: dict[str, Observation] = {}
+
+    def run(self, request: ProbeRequest) -> Observation:
+        for module in request.modules:
+            if module in self.staged.problems:
+                return Observation(status="missing", message=self.staged.problems[module], phase="import")
+            if module in self._module_failures:
+                return self._module_failures[module]
+        params = dict(request.params)
+        sources = {attr: substitute_source(src) for attr, src in request.substitutes.items()}
+        params["substitutes"] = {attr: src for attr, src in sources.items() if src is not None}
+        header: dict[str, Any] = {"probe": request.probe, "modules": list(request.modules), "params": params, "seed": request.seed}
+        payload = wire.encode(request.inputs, header)
+        raw = self.zygote.run(payload, self.staged.submission, self.staged.scratch, request.timeout, self._prefixes)
+        observation = self._interpret(raw.status, raw.phase, raw.detail, raw.output, raw.answer, request.timeout)
+        if observation.phase == "import" and not observation.ok:
+            for module in request.modules:
+                self._module_failures[module] = observation
+        return observation
+
+    @staticmethod
+    def _interpret(status: str, phase: str, detail: str, output: str, answer: bytes, timeout: float) -> Observation:
+        if status == "timeout":
+            where = "while importing your module" if phase == "import" else "while running"
+            return Observation("timeout", f"timed out {where}: {detail}", output=output, phase=phase)
+        if status in ("crashed", "oversized"):
+            where = "while importing your module" if phase == "import" else "while running"
+            return Observation("crashed" if status == "crashed" else "protocol", f"the worker process {detail} {where}", output=output, phase=phase)
+        try:
+            tensors, header = wire.decode(wire.split_frame(answer))
+        except wire.WireError as exc:
+            return Observation("protocol", f"the worker's answer was not valid ({exc})", output=output, phase=phase)
+        kind = header.get("status")
+        message = header.get("message", "")
+        values = header.get("values", {})
+        if kind not in ("ok", "error", "import_error") or not isinstance(message, str) or not isinstance(values, dict):
+            return Observation("protocol", "the worker's answer was not valid (bad header)", output=output, phase=phase)
+        if kind == "import_error":
+            return Observation("import_error", message, output=output, phase="import")
+        return Observation(kind, message, tensors=tensors, values=values, output=output, phase=phase)

@@ -1,0 +1,83 @@
+"""Frozen fixtures on the trusted side: read, hash-checked, never sent whole to a worker."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from autograder.compare import Hint
+
+MANIFEST = "manifest.json"
+FILES = {"visible": "visible.safetensors", "hidden": "hidden.safetensors"}
+
+
+class FixtureError(RuntimeError):
+    """Missing or corrupted fixtures: the message names the file."""
+
+
+class HiddenFixturesUnavailable(FixtureError):
+    """The student kit has no hidden fixtures: those tests run on Gradescope only."""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    inputs: dict[str, torch.Tensor]
+    expected: dict[str, torch.Tensor]
+    hints: dict[str, Hint]
+
+    def hint_list(self, prefix: str) -> list[Hint]:
+        """Hints registered for one expected output, e.g. ``out`` or ``grad.mu``."""
+        return [h for key, h in sorted(self.hints.items()) if key.split(":", 1)[0] == prefix]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class FixtureStore:
+    """Lazy, verified access to the fixture files of one kit."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        path = directory / MANIFEST
+        try:
+            self.manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FixtureError(f"{path}: fixture manifest not found (run `python -m autograder fixtures generate`)") from None
+        except json.JSONDecodeError as exc:
+            raise FixtureError(f"{path}: invalid JSON: {exc}") from None
+        self._loaded: dict[str, dict[str, torch.Tensor]] = {}
+
+    def _file(self, visibility: str) -> dict[str, torch.Tensor]:
+        if visibility not in self._loaded:
+            name = FILES[visibility]
+            path = self.directory / name
+            if not path.exists():
+                if visibility == "hidden":
+                    raise HiddenFixturesUnavailable(f"{path}: hidden fixtures are not part of the student kit")
+                raise FixtureError(f"{path}: fixture file not found")
+            expected_hash = self.manifest.get("files", {}).get(name)
+            if sha256(path) != expected_hash:
+                raise FixtureError(f"{path}: sha256 does not match {MANIFEST}; regenerate or restore the fixtures")
+            self._loaded[visibility] = load_file(str(path))
+        return self._loaded[visibility]
+
+    def case(self, name: str) -> Case:
+        meta = self.manifest.get("cases", {}).get(name)
+        if meta is None:
+            raise FixtureError(f"{self.directory / MANIFEST}: no case named {name!r}")
+        tensors = self._file(meta["visibility"])
+        prefix = f"{name}/"
+        roles: dict[str, dict[str, torch.Tensor]] = {"in": {}, "exp": {}, "hint": {}}
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                role, field_name = key[len(prefix):].split("/", 1)
+                roles[role][field_name] = value
+        hints = {k: Hint(v, meta.get("hints", {}).get(k, "")) for k, v in roles["hint"].items()}
+        return Case(name, roles["in"], roles["exp"], hints)

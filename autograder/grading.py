@@ -1,0 +1,78 @@
+"""One grading of one submission folder, in this process: fork the zygote first,
+then run the graded suites through pytest, then write results.json."""
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder.config import GradingConfig, load_config
+from autograder.paths import KitLayout
+from autograder.plugin import GradingHandle
+from autograder.records import TestOutcome
+from autograder.report import part_table
+from autograder.results import build_results, complete_outcomes, harness_failure_results, write_results
+from autograder.sandbox import SandboxPolicy, Zygote
+
+
+@dataclass(frozen=True)
+class GradeSummary:
+    outcomes: list[TestOutcome]
+    results: dict[str, Any]
+    table: str
+    pytest_output: str
+
+
+def policy_from(config: GradingConfig, user: str | None = None) -> SandboxPolicy:
+    s = config.sandbox
+    return SandboxPolicy.for_user(user or s.user, s.memory_mb, s.cpu_seconds, s.max_processes, s.max_file_mb, s.output_limit_kb)
+
+
+def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: Zygote) -> tuple[GradingHandle, str, int]:
+    handle = GradingHandle(zygote)
+    args = [
+        str(layout.tests_dir),
+        "-c", str(layout.pytest_ini),
+        "--rootdir", str(layout.root),
+        "--submission", str(submission),
+        "--grading-config", str(config.source),
+        "-p", "no:cacheprovider",
+        "-q", "--tb=line", "-o", "console_output_style=classic",
+    ]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        code = pytest.main(args, plugins=[handle])
+    return handle, buffer.getvalue(), int(code)
+
+
+def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None, user: str | None = None) -> GradeSummary:
+    """Grade ``submission``; a results.json is written whatever happens."""
+    started = time.monotonic()
+    config: GradingConfig | None = None
+    zygote: Zygote | None = None
+    try:
+        config = load_config(layout.config_file)
+        zygote = Zygote.start(policy_from(config, user))
+        handle, output, code = run_suites(layout, config, submission, zygote)
+        if code not in (0, 1) and not handle.outcomes:
+            raise RuntimeError(f"pytest exited with code {code}:\n{output[-3000:]}")
+        outcomes = complete_outcomes(config, handle.outcomes, f"This test did not run (grader error); please tell the course staff.\n{output[-1500:]}", handle.skipped)
+        results = build_results(outcomes, time.monotonic() - started)
+        table = part_table(config, outcomes)
+    except Exception as exc:  # the grader's own failure must still produce a results.json
+        output = traceback.format_exc()
+        results = harness_failure_results(config, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
+        outcomes = []
+        table = f"grader error: {type(exc).__name__}: {exc}"
+    finally:
+        if zygote is not None:
+            zygote.close()
+    if results_path is not None:
+        write_results(results_path, results)
+    return GradeSummary(outcomes, results, table, output)

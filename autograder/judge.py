@@ -1,0 +1,131 @@
+"""What a graded test holds: its spec, the fixtures and the runner, and helpers that
+turn an Observation into pass, or a failure message a student can act on."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import pytest
+import torch
+
+from autograder.compare import Hint, check_tensor, describe_args
+from autograder.config import PartSpec, TestSpec, Tolerance
+from autograder.fixture_store import Case, FixtureStore, HiddenFixturesUnavailable
+from autograder.records import Observation, ProbeRequest
+
+DEFAULT_TOLERANCE = Tolerance(rtol=1e-5, atol=1e-6, why="default")
+
+
+class GradingFailure(AssertionError):
+    """A test failed for a reason the message explains; reported without a traceback."""
+
+
+STATUS_TEXT = {
+    "error": "raised",
+    "import_error": "could not be imported",
+    "missing": "is missing",
+    "timeout": "timed out",
+    "crashed": "crashed",
+    "protocol": "returned something that could not be read",
+}
+
+
+@dataclass
+class Grader:
+    """Per-test helper; the only way tests reach the submission is ``probe``."""
+
+    spec: TestSpec
+    part: PartSpec
+    store: FixtureStore
+    runner: Any  # SubmissionRunner; typed loosely so tests can fake it
+    _probes: int = 0
+
+    @property
+    def reveal(self) -> bool:
+        return not self.spec.hidden
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return self.spec.tolerance or DEFAULT_TOLERANCE
+
+    def case(self, name: str) -> Case:
+        try:
+            return self.store.case(name)
+        except HiddenFixturesUnavailable:
+            pytest.skip("hidden test: runs on Gradescope only")
+
+    def fail(self, message: str) -> GradingFailure:
+        return GradingFailure(f"Part {self.part.number} ({', '.join(self.part.functions)}): {message}")
+
+    def probe(
+        self,
+        probe: str,
+        params: dict[str, Any],
+        inputs: dict[str, torch.Tensor],
+        *,
+        call: str,
+        substitutes: dict[str, str] | None = None,
+    ) -> Observation:
+        """Run one probe in a fresh worker; any failure of the worker fails the test.
+
+        ``call`` says in words what was called, for the message."""
+        seed = int.from_bytes(hashlib.sha256(f"{self.spec.number}/{self._probes}".encode()).digest()[:4], "big")
+        self._probes += 1
+        params = {"module": self.part.module, **params}
+        request = ProbeRequest(probe, (self.part.module,), params, inputs, seed, self.spec.timeout, substitutes or {})
+        observation = self.runner.run(request)
+        if not observation.ok:
+            verb = STATUS_TEXT.get(observation.status, observation.status)
+            if observation.status in ("import_error", "missing") or observation.phase == "import":
+                text = f"{self.part.module}.py {verb}: {observation.message}"
+            else:
+                text = f"{call} {verb}: {observation.message}"
+            if "NotImplementedError" in observation.message:
+                text += "\n(not implemented yet)"
+            if observation.output.strip():
+                text += f"\nOutput of your code (truncated):\n{observation.output.strip()[-1500:]}"
+            raise self.fail(text)
+        return observation
+
+    def call(self, function: str, case: Case, args: Sequence[str], **params: Any) -> Observation:
+        what = f"{function}({describe_args(case.inputs, args)}{''.join(f', {k}={v!r}' for k, v in params.get('kwargs', {}).items())})"
+        return self.probe("call", {"function": function, "args": list(args), **params}, case.inputs, call=what)
+
+    def expect_close(
+        self,
+        observation: Observation,
+        key: str,
+        expected: torch.Tensor,
+        *,
+        what: str,
+        hints: Sequence[Hint] = (),
+        scalar: bool = False,
+        tolerance: Tolerance | None = None,
+    ) -> None:
+        info = observation.values.get(key, {"type": "nothing"})
+        message = check_tensor(
+            observation.tensors.get(key),
+            info if isinstance(info, dict) else {"type": "nothing"},
+            expected,
+            tolerance=tolerance or self.tolerance,
+            reveal=self.reveal,
+            scalar=scalar,
+            hints=hints,
+        )
+        if message is not None:
+            raise self.fail(f"{what}\n  {message}")
+
+    def expect_tensor(self, actual: torch.Tensor, expected: torch.Tensor, *, what: str, hints: Sequence[Hint] = ()) -> None:
+        """Judge a tensor the trusted side derived itself (e.g. a gradient that never came)."""
+        message = check_tensor(actual, {"type": "Tensor"}, expected, tolerance=self.tolerance, reveal=self.reveal, hints=hints)
+        if message is not None:
+            raise self.fail(f"{what}\n  {message}")
+
+    def expect(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise self.fail(message)
+
+    def info(self, observation: Observation, key: str) -> dict[str, Any]:
+        value = observation.values.get(key)
+        return value if isinstance(value, dict) else {"type": "nothing"}

@@ -1,0 +1,71 @@
+"""Statistical judging of random parts: bounds at many standard errors, so that a
+correct submission fails with probability below 1e-9 per test, while the mistakes
+the tests target land tens to thousands of standard errors away."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+# |z| beyond this for a normal statistic: 2*Phi(-7) = 2.6e-12 per comparison.
+MEAN_BOUND = 7.0
+# Sample variances are skewed (their own 4th-moment spread is estimated from the data):
+# a wider bound keeps the false-failure rate far below 1e-9 even with heavy tails.
+VARIANCE_BOUND = 9.0
+
+
+def _where(grader: Any, index: int, count: int) -> str:
+    return f" (distribution pair {index + 1} of {count})" if grader.reveal else ""
+
+
+def check_mean(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, variance: torch.Tensor, *, what: str, hint: str) -> None:
+    """Each row of ``estimates`` holds i.i.d. draws whose mean must be ``truth`` and
+    whose variance is known exactly (``variance``)."""
+    estimates = estimates.double()
+    repeats = estimates.shape[1]
+    mean = estimates.mean(dim=1)
+    z = (mean - truth.double()) / torch.sqrt(variance.double() / repeats)
+    worst = int(z.abs().argmax())
+    if not bool(torch.isfinite(z).all()) or float(z.abs().max()) > MEAN_BOUND:
+        detail = (
+            f": mean of {repeats} estimates {float(mean[worst]):.5g}, true KL {float(truth[worst]):.5g}, "
+            f"{float(z[worst]):+.1f} standard errors off{_where(grader, worst, len(z))}"
+            if grader.reveal
+            else f": the average of your estimates is more than {MEAN_BOUND:g} standard errors away from the true value (hidden test)"
+        )
+        raise grader.fail(f"{what} is biased{detail}. Hint: {hint}")
+
+
+def check_variance(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, variance: torch.Tensor, *, what: str, hint: str) -> None:
+    """The sample variance of each row must match the theoretical one."""
+    estimates = estimates.double()
+    repeats = estimates.shape[1]
+    centred = estimates - estimates.mean(dim=1, keepdim=True)
+    sample_var = centred.pow(2).sum(dim=1) / (repeats - 1)
+    spread = centred.pow(2).std(dim=1) / math.sqrt(repeats)
+    z = (sample_var - variance.double()) / spread.clamp_min(1e-12)
+    worst = int(z.abs().argmax())
+    if not bool(torch.isfinite(z).all()) or float(z.abs().max()) > VARIANCE_BOUND:
+        ratio = float(sample_var[worst] / variance[worst])
+        detail = (
+            f": variance of {repeats} estimates {float(sample_var[worst]):.5g}, expected {float(variance[worst]):.5g} "
+            f"(ratio {ratio:.3g}){_where(grader, worst, len(z))}"
+            if grader.reveal
+            else f": the spread of your estimates does not match a correct estimator (ratio {ratio:.2g} to the expected variance; hidden test)"
+        )
+        raise grader.fail(f"{what} has the wrong variance{detail}. Hint: {hint}")
+
+
+def check_expected_value(grader: Any, samples: torch.Tensor, mean: float, variance: float, *, what: str, hints: list[tuple[float, str]]) -> None:
+    """``samples`` are i.i.d. with known mean and variance (e.g. one penalty value per
+    probe run); name the nearest known mistake when they are off."""
+    samples = samples.double().flatten()
+    n = samples.numel()
+    observed = float(samples.mean())
+    z = (observed - mean) / math.sqrt(variance / n)
+    if not math.isfinite(z) or abs(z) > MEAN_BOUND:
+        nearest = min(hints, key=lambda h: abs(h[0] - observed), default=None)
+        hint = f" Hint: {nearest[1]}" if nearest is not None and abs(nearest[0] - observed) < abs(mean - observed) else ""
+        detail = f"observed {observed:.4g}, expected {mean:.4g} ({z:+.1f} standard errors)" if grader.reveal else f"more than {MEAN_BOUND:g} standard errors from the expected value (hidden test)"
+        raise grader.fail(f"{what}: {detail}.{hint}")

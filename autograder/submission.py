@@ -1,0 +1,84 @@
+"""Find the solution files in whatever a student uploaded and stage clean copies
+where the worker can read them, and nothing else of the upload."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BOM = b"\xef\xbb\xbf"
+MAX_SOURCE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class StagedSubmission:
+    """A private copy of the solution files plus a scratch folder for the worker."""
+
+    workdir: Path
+    submission: Path
+    scratch: Path
+    found: dict[str, Path] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def find_solution_files(root: Path, modules: tuple[str, ...]) -> tuple[dict[str, Path], dict[str, str]]:
+    """Solution files at the top of ``root`` or inside one subfolder (as zips often have)."""
+    found: dict[str, Path] = {}
+    problems: dict[str, str] = {}
+    if not root.is_dir():
+        return found, {m: f"submission folder {root} does not exist" for m in modules}
+    for module in modules:
+        name = f"{module}.py"
+        top = root / name
+        if top.is_file():
+            found[module] = top
+            continue
+        nested = sorted(p for p in root.glob(f"*/{name}") if p.is_file() and not p.parent.name.startswith(("__MACOSX", ".")))
+        if len(nested) == 1:
+            found[module] = nested[0]
+        elif len(nested) > 1:
+            problems[module] = f"{name} found in several folders ({', '.join(str(p.parent.name) for p in nested)}); submit one copy"
+        else:
+            problems[module] = f"{name} not found in your submission"
+    return found, problems
+
+
+def normalise_source(data: bytes) -> bytes:
+    """Accept files saved on Windows: drop a UTF-8 BOM and turn CRLF into LF."""
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    return data.replace(b"\r\n", b"\n")
+
+
+def stage(root: Path, modules: tuple[str, ...], support: dict[str, Path], sandbox_uid: int | None) -> StagedSubmission:
+    """Copy the solution files (and provided support modules) into a fresh folder that
+    the sandbox user may read, with a scratch folder it may write."""
+    found, problems = find_solution_files(root, modules)
+    workdir = Path(tempfile.mkdtemp(prefix="hw3-grade-"))
+    os.chmod(workdir, 0o711)
+    submission = workdir / "submission"
+    scratch = workdir / "scratch"
+    submission.mkdir(mode=0o755)
+    scratch.mkdir(mode=0o700)
+    if sandbox_uid is not None:
+        os.chown(scratch, sandbox_uid, -1)
+    for module, path in list(found.items()):
+        data = path.read_bytes()
+        if len(data) > MAX_SOURCE_BYTES:
+            problems[module] = f"{path.name} is larger than {MAX_SOURCE_BYTES} bytes"
+            del found[module]
+            continue
+        target = submission / f"{module}.py"
+        target.write_bytes(normalise_source(data))
+        os.chmod(target, 0o644)
+    for name, path in support.items():
+        target = submission / f"{name}.py"
+        if not target.exists():
+            shutil.copyfile(path, target)
+            os.chmod(target, 0o644)
+    return StagedSubmission(workdir, submission, scratch, found, problems)

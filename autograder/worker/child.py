@@ -1,0 +1,67 @@
+"""The body of one worker process: import the submission, run one probe, answer.
+
+Runs after the zygote forked and dropped privileges; its only channel back is a pipe
+that carries one data-only message."""
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import sys
+import traceback
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from autograder import wire
+from autograder.worker.probes import PROBES
+
+IMPORTED_MARK = b"I"
+
+
+def _student_traceback(exc: BaseException, submission_dir: str) -> str:
+    """The exception with only the frames in the student's files: the harness's frames
+    would teach nothing and its files are unreadable here anyway."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(submission_dir)]
+    lines = [f'  File "{os.path.basename(f.filename)}", line {f.lineno}, in {f.name}\n    {f.line or ""}' for f in frames[-4:]]
+    head = f"{type(exc).__name__}: {exc}"
+    return "\n".join([head[:2000]] + lines)
+
+
+def _isolate_imports(submission_dir: str, keep_prefixes: tuple[str, ...]) -> None:
+    """Only the submission folder and the interpreter's own library stay importable."""
+    sys.path[:] = [submission_dir] + [p for p in sys.path if p and p.startswith(keep_prefixes)]
+    importlib.invalidate_caches()
+
+
+def run_job(payload: bytes, response_fd: int, submission_dir: str, keep_prefixes: tuple[str, ...]) -> None:
+    """Decode the request, import the modules, run the probe and write one answer."""
+    inputs, request = wire.decode(payload)
+    _isolate_imports(submission_dir, keep_prefixes)
+    seed = int(request["seed"])
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    modules: dict[str, ModuleType] = {}
+    try:
+        for name in request["modules"]:
+            modules[name] = importlib.import_module(name)
+    except BaseException as exc:  # the student's import may raise anything, SystemExit included
+        _answer(response_fd, {"status": "import_error", "message": _student_traceback(exc, submission_dir)})
+        return
+    os.write(response_fd, IMPORTED_MARK)
+    try:
+        tensors, values = PROBES[request["probe"]](modules, request["params"], inputs)
+    except BaseException as exc:  # a probe fails with whatever the student's code raised
+        _answer(response_fd, {"status": "error", "message": _student_traceback(exc, submission_dir)})
+        return
+    _answer(response_fd, {"status": "ok", "values": values}, tensors)
+
+
+def _answer(fd: int, header: dict, tensors: dict[str, torch.Tensor] | None = None) -> None:
+    try:
+        payload = wire.encode(tensors or {}, header)
+    except Exception as exc:  # e.g. a tensor subclass that refuses to be copied
+        payload = wire.encode({}, {"status": "error", "message": f"could not send results: {type(exc).__name__}: {exc}"})
+    wire.write_frame(fd, payload)
