@@ -264,9 +264,12 @@ class Zygote:
     @classmethod
     def start(cls, policy: SandboxPolicy) -> "Zygote":
         """Fork now: call this before loading any expected value or hidden fixture."""
-        import torch  # noqa: F401  (preloaded so that every worker starts warm)
+        import torch
+
+        from autograder.worker.warmup import warm_up
 
         torch.set_num_threads(1)
+        warm_up()
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         sys.stdout.flush()

@@ -1,0 +1,122 @@
+"""``python -m autograder build``: the Gradescope zip and the student kit zip.
+
+Both are built from an explicit list of what goes in, never from "everything but";
+the reference solutions and the hidden fixtures can only enter by being listed."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from autograder.config import load_config
+from autograder.fixture_store import FILES, MANIFEST
+from autograder.paths import SOLUTION_FILES, KitLayout
+
+EPOCH = (2026, 1, 1, 0, 0, 0)
+# Harness files that hold solutions (correct callees) or need reference/: not for students.
+NOT_IN_KIT = ("autograder/substitutes/", "autograder/fixturegen.py", "autograder/fixture_verify.py")
+
+KIT_PYTEST_INI = """[pytest]
+testpaths = tests
+addopts = -p no:cacheprovider -ra
+timeout = 900
+filterwarnings =
+    ignore::DeprecationWarning
+"""
+
+KIT_README = """# HW3 student kit
+
+Put your solutions in `q1_solution.py`, `q2_solution.py` and `q3_solution.py` (this folder),
+then run the visible tests exactly as Gradescope will:
+
+    pip install -r requirements.txt
+    python -m autograder grade .        # per-part table, as on Gradescope
+    python -m pytest                    # the same tests, pytest style
+
+Hidden tests are skipped here and run on Gradescope. Upload only the three `q*_solution.py` files.
+The report scripts (`q1_vae.py`, `q2_wgan.py`, `q3_simsiam.py`) run with `--smoke` on synthetic data.
+"""
+
+
+class _Zip:
+    """Deterministic zip writer: fixed timestamps, sorted entries, explicit modes."""
+
+    def __init__(self, path: Path) -> None:
+        self.entries: dict[str, tuple[bytes, int]] = {}
+        self.path = path
+
+    def add_bytes(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        self.entries[name] = (data, mode)
+
+    def add_file(self, name: str, path: Path) -> None:
+        self.add_bytes(name, path.read_bytes(), 0o755 if path.stat().st_mode & 0o111 else 0o644)
+
+    def add_tree(self, prefix: str, folder: Path, exclude: tuple[str, ...] = ()) -> None:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            name = f"{prefix}{path.relative_to(folder).as_posix()}"
+            if not name.startswith(exclude):
+                self.add_file(name, path)
+
+    def write(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in sorted(self.entries):
+                data, mode = self.entries[name]
+                info = zipfile.ZipInfo(name, date_time=EPOCH)
+                info.external_attr = (0o100000 | mode) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data)
+        return self.path
+
+
+def _harness(archive: _Zip, layout: KitLayout, exclude: tuple[str, ...]) -> None:
+    archive.add_tree("autograder/", layout.root / "autograder", exclude)
+    archive.add_tree("tests/", layout.tests_dir)
+    for name in ("grading.yaml", "conftest.py", "requirements.txt"):
+        archive.add_file(name, layout.root / name)
+
+
+def build_autograder_zip(layout: KitLayout, out: Path) -> Path:
+    config = load_config(layout.config_file)
+    archive = _Zip(out / "autograder.zip")
+    _harness(archive, layout, ())
+    for name in ("setup.sh", "run_autograder", "pytest.ini"):
+        archive.add_file(name, layout.root / name)
+    for name in (MANIFEST, *FILES.values()):
+        archive.add_file(f"fixtures/{name}", layout.fixtures_dir / name)
+    for module in config.support_modules:
+        archive.add_file(f"student_template/{module}.py", layout.template_dir / f"{module}.py")
+    return archive.write()
+
+
+def _visible_manifest(layout: KitLayout) -> bytes:
+    manifest = json.loads((layout.fixtures_dir / MANIFEST).read_text(encoding="utf-8"))
+    manifest["cases"] = {k: v for k, v in manifest["cases"].items() if v["visibility"] == "visible"}
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if k == FILES["visible"]}
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+
+
+def build_student_kit(layout: KitLayout, out: Path) -> Path:
+    archive = _Zip(out / "student_kit.zip")
+    _harness(archive, layout, NOT_IN_KIT)
+    archive.add_tree("", layout.template_dir)
+    archive.add_bytes("pytest.ini", KIT_PYTEST_INI.encode())
+    archive.add_bytes("README.md", KIT_README.encode())
+    archive.add_bytes(f"fixtures/{MANIFEST}", _visible_manifest(layout))
+    archive.add_file(f"fixtures/{FILES['visible']}", layout.fixtures_dir / FILES["visible"])
+    missing = [name for name in SOLUTION_FILES if name not in archive.entries]
+    if missing:
+        raise FileNotFoundError(f"{layout.template_dir}: template files missing: {missing}")
+    return archive.write()
+
+
+def build_all(layout: KitLayout, out: Path) -> list[Path]:
+    return [build_autograder_zip(layout, out), build_student_kit(layout, out)]
+
+
+def zip_names(path: Path) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as archive:
+        return archive.namelist()

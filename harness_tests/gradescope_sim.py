@@ -1,0 +1,56 @@
+"""Simulate Gradescope: unzip the built autograder.zip into ``T/source``, put a
+submission in ``T/submission`` and run ``AUTOGRADER_ROOT=T bash T/source/run_autograder``."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.build import build_autograder_zip
+from autograder.paths import KitLayout
+
+
+@dataclass(frozen=True)
+class GradescopeRun:
+    root: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def results_file(self) -> Path:
+        return self.root / "results" / "results.json"
+
+    def results(self) -> dict:
+        return json.loads(self.results_file.read_text(encoding="utf-8"))
+
+
+def build_zip(out: Path) -> Path:
+    return build_autograder_zip(KitLayout.here(), out)
+
+
+def simulate(autograder_zip: Path, submission: Path, root: Path, timeout: float = 600, metadata: dict | None = None) -> GradescopeRun:
+    """One Gradescope run of ``submission`` (a folder copied as the upload)."""
+    source = root / "source"
+    source.mkdir(parents=True)
+    with zipfile.ZipFile(autograder_zip) as archive:
+        for info in archive.infolist():
+            target = archive.extract(info, source)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(target, mode)
+    shutil.copytree(submission, root / "submission")
+    (root / "results").mkdir()
+    (root / "submission_metadata.json").write_text(json.dumps(metadata or {"id": 1, "users": [{"name": "Student"}]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    env["AUTOGRADER_ROOT"] = str(root)
+    env["PYTHON"] = sys.executable
+    proc = subprocess.run(
+        ["bash", str(source / "run_autograder")], cwd="/", env=env, capture_output=True, text=True, timeout=timeout
+    )
+    return GradescopeRun(root, proc.returncode, proc.stdout, proc.stderr)
