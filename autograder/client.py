@@ -9,7 +9,7 @@ from typing import Any
 
 from autograder import wire
 from autograder.records import Observation, ProbeRequest
-from autograder.sandbox import Zygote
+from autograder.sandbox import WorkerHandle, Zygote
 from autograder.submission import StagedSubmission
 
 SUBSTITUTES_DIR = Path(__file__).resolve().parent / "substitutes"
@@ -38,6 +38,14 @@ class SubmissionRunner:
         self.staged = staged
         self._prefixes = interpreter_prefixes()
         self._module_failures: dict[str, Observation] = {}
+        self._workers: dict[tuple[tuple[str, ...], tuple[str, ...]], WorkerHandle] = {}
+
+    def close(self) -> None:
+        """End every worker and everything the submission started."""
+        for worker in self._workers.values():
+            worker.close()
+        self._workers.clear()
+        self.zygote.finish_all()
 
     def run(self, request: ProbeRequest) -> Observation:
         for module in request.modules:
@@ -50,8 +58,20 @@ class SubmissionRunner:
         params["substitutes"] = {attr: src for attr, src in sources.items() if src is not None}
         header: dict[str, Any] = {"probe": request.probe, "modules": list(request.modules), "params": params, "seed": request.seed}
         payload = wire.encode(request.inputs, header)
-        raw = self.zygote.run(payload, self.staged.submission, self.staged.scratch, request.timeout, self._prefixes)
-        observation = self._interpret(raw.status, raw.phase, raw.detail, raw.output, raw.answer, request.timeout)
+        key = (request.modules, tuple(sorted(params["substitutes"])))
+        worker = self._workers.get(key)
+        if worker is None or not worker.alive():
+            if worker is not None:
+                self.zygote.finish(worker)
+            worker = self.zygote.spawn(str(self.staged.submission), str(self.staged.scratch), self._prefixes)
+            self._workers[key] = worker
+        raw = worker.call(payload, request.timeout, self.zygote.policy.output_limit)
+        detail = raw.detail
+        if raw.status != "answered":
+            del self._workers[key]
+            ended = self.zygote.finish(worker)
+            detail = detail or ended
+        observation = self._interpret(raw.status, raw.phase, detail, raw.output, raw.answer, request.timeout)
         if observation.phase == "import" and not observation.ok:
             for module in request.modules:
                 self._module_failures[module] = observation
@@ -66,7 +86,7 @@ class SubmissionRunner:
             where = "while importing your module" if phase == "import" else "while running"
             return Observation("crashed" if status == "crashed" else "protocol", f"the worker process {detail} {where}", output=output, phase=phase)
         try:
-            tensors, header = wire.decode(wire.split_frame(answer))
+            tensors, header = wire.decode(answer)
         except wire.WireError as exc:
             return Observation("protocol", f"the worker's answer was not valid ({exc})", output=output, phase=phase)
         kind = header.get("status")

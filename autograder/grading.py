@@ -43,6 +43,10 @@ def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygot
         "--submission", str(submission),
         "--grading-config", str(config.source),
         "-p", "no:cacheprovider",
+        # These two call gc.collect() several times per session: ~0.1 s each with torch loaded.
+        "-p", "no:unraisableexception",
+        "-p", "no:threadexception",
+        "-p", "no:hypothesispytest",
         "-q", "--tb=line", "-o", "console_output_style=classic",
     ]
     buffer = io.StringIO()

@@ -73,6 +73,8 @@ class GradingSession:
         return self._store
 
     def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
         if self.zygote is not None and self.owns_zygote:
             self.zygote.close()
         if self.staged is not None:

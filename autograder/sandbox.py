@@ -1,10 +1,13 @@
-"""The zygote: a process forked from the trusted harness right after torch is
-imported and before any expected value is loaded, which forks one worker per probe.
+"""The zygote and its workers: where untrusted code runs.
 
-A worker starts in its own session, drops to the unprivileged sandbox user when we
-are root, gets resource limits, runs one probe and exits; afterwards every process of
-that user (or of the worker's session when not root) is killed, so nothing the
-submission started survives the probe."""
+The zygote is forked from the trusted harness right after torch is imported and warmed
+up, before any expected value is loaded. On request it forks a worker that starts its
+own session, gets resource limits, drops to the unprivileged sandbox user (when we are
+root) and then answers probes on pipes whose trusted ends are handed back to the
+harness. A worker serves one submission module (and one set of substituted callees);
+a worker that times out or crashes is killed and replaced. When a submission is done,
+every process of the sandbox user (or, when not root, of the workers' sessions) is
+killed, so nothing the submission started outlives its grading."""
 from __future__ import annotations
 
 import json
@@ -13,13 +16,15 @@ import pwd
 import resource
 import select
 import signal
+import socket
 import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 from autograder import wire
-from autograder.worker.child import IMPORTED_MARK, run_job
+from autograder.worker.child import IMPORTED_MARK, serve
+
+MAX_CONTROL_MESSAGE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,8 @@ class SandboxPolicy:
 
 
 @dataclass(frozen=True)
-class RawResult:
-    """What the zygote saw of one worker: how it ended and the bytes it sent."""
+class CallResult:
+    """What the harness saw of one probe: how it ended and the bytes of the answer."""
 
     status: str  # "answered" | "timeout" | "crashed" | "oversized"
     phase: str  # "import" while the modules were being imported, then "probe"
@@ -71,15 +76,19 @@ def _vm_size() -> int:
 
 
 def _pids_of_uid(uid: int) -> list[int]:
+    """Live (non-zombie) processes whose real uid is ``uid``."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as status:
+                zombie = False
                 for line in status:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
+                    if line.startswith("State:"):
+                        zombie = line.split()[1] in ("Z", "X")
+                    elif line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid and not zombie:
                             pids.append(int(entry))
                         break
         except OSError:
@@ -89,7 +98,7 @@ def _pids_of_uid(uid: int) -> list[int]:
 
 def kill_user_processes(uid: int) -> None:
     """SIGKILL every process of the sandbox user, repeatedly, until none is left."""
-    for _ in range(100):
+    for _ in range(200):
         pids = _pids_of_uid(uid)
         if not pids:
             return
@@ -98,7 +107,7 @@ def kill_user_processes(uid: int) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.005)
+        time.sleep(0.002)
 
 
 def _close_fds(keep: set[int]) -> None:
@@ -110,8 +119,25 @@ def _close_fds(keep: set[int]) -> None:
                 pass
 
 
-def _worker(policy: SandboxPolicy, job: dict, payload: bytes, out_w: int, resp_w: int) -> None:
-    """In the forked worker: isolate, limit, drop privileges, run. Never returns."""
+def _describe_exit(status: int | None) -> str:
+    if status is None:
+        return "ended"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        hints = {
+            signal.SIGKILL: " (out of memory, or killed)",
+            signal.SIGXCPU: " (CPU time limit exceeded)",
+            signal.SIGXFSZ: " (file size limit exceeded)",
+            signal.SIGSEGV: " (segmentation fault)",
+        }
+        return f"was killed by signal {signal.Signals(sig).name}{hints.get(sig, '')}"
+    return f"exited with status {os.WEXITSTATUS(status)} before returning a result"
+
+
+# ------------------------------------------------------------------ worker side
+
+def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: int) -> None:
+    """In the forked worker: isolate, limit, drop privileges, serve. Never returns."""
     code = 0
     try:
         os.setsid()
@@ -119,7 +145,7 @@ def _worker(policy: SandboxPolicy, job: dict, payload: bytes, out_w: int, resp_w
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
-        _close_fds({0, 1, 2, resp_w})
+        _close_fds({0, 1, 2, req_r, resp_w})
         limits = {
             resource.RLIMIT_AS: _vm_size() + policy.memory_bytes,
             resource.RLIMIT_CPU: policy.cpu_seconds,
@@ -142,123 +168,173 @@ def _worker(policy: SandboxPolicy, job: dict, payload: bytes, out_w: int, resp_w
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         sys.stdin = open(0, "r", closefd=False)
-        run_job(payload, resp_w, job["submission"], tuple(job["keep_prefixes"]))
-    except BaseException:  # anything escaping the job is reported by the zygote as a crash
+        serve(req_r, resp_w, job["submission"], tuple(job["keep_prefixes"]))
+    except BaseException:  # anything escaping the loop is reported as a crash by the harness
         code = 70
     finally:
         os._exit(code)
 
 
-def _supervise(pid: int, policy: SandboxPolicy, timeout: float, out_r: int, resp_r: int) -> RawResult:
-    """Collect output and answer until the worker ends or its time is up."""
-    deadline = time.monotonic() + timeout
-    answer = bytearray()
-    output = bytearray()
-    open_fds = {out_r, resp_r}
-    status, detail = "answered", ""
-    exit_status: int | None = None
-    while open_fds:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            status, detail = "timeout", f"did not finish within {timeout:g} s"
-            break
-        ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.05))
-        for fd in ready:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                open_fds.discard(fd)
-            elif fd == resp_r:
-                answer += chunk
-                if len(answer) > wire.MAX_MESSAGE_BYTES + 16:
-                    status, detail = "oversized", "sent more data than allowed"
-                    open_fds.clear()
-            elif len(output) < policy.output_limit:
-                output += chunk[: policy.output_limit - len(output)]
-        if exit_status is None:
-            done, exit_status_raw = os.waitpid(pid, os.WNOHANG)
+# ------------------------------------------------------------------ zygote side
+
+def _reap(children: dict[int, int | None]) -> None:
+    for pid, status in list(children.items()):
+        if status is None:
+            try:
+                done, raw = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                children[pid] = 0
+                continue
             if done:
-                exit_status = exit_status_raw
-                # Children the worker left behind may hold the pipes open: finish them.
-                _kill_all(pid, policy)
-                deadline = min(deadline, time.monotonic() + 0.5)
-    _kill_all(pid, policy)
-    if exit_status is None:
-        _, exit_status = os.waitpid(pid, 0)
-    phase = "probe" if answer.startswith(IMPORTED_MARK) else "import"
-    body = bytes(answer[len(IMPORTED_MARK):] if phase == "probe" else answer)
-    if status == "answered" and (os.WIFSIGNALED(exit_status) or os.WEXITSTATUS(exit_status) != 0 or not body):
-        status = "crashed"
-        if os.WIFSIGNALED(exit_status):
-            sig = os.WTERMSIG(exit_status)
-            detail = f"killed by signal {signal.Signals(sig).name}" + _signal_hint(sig)
-        elif not body:
-            detail = f"exited with status {os.WEXITSTATUS(exit_status)} before returning a result"
-        else:
-            detail = f"exited with status {os.WEXITSTATUS(exit_status)}"
-    if len(output) >= policy.output_limit:
-        output += b"\n[... output truncated ...]"
-    return RawResult(status, phase, detail, output.decode("utf-8", errors="replace"), body)
+                children[pid] = raw
 
 
-def _signal_hint(sig: int) -> str:
-    if sig == signal.SIGKILL:
-        return " (out of memory or killed)"
-    if sig == signal.SIGXCPU:
-        return " (CPU time limit exceeded)"
-    if sig == signal.SIGXFSZ:
-        return " (file size limit exceeded)"
-    if sig == signal.SIGSEGV:
-        return " (segmentation fault)"
-    return ""
+def _kill_workers(policy: SandboxPolicy, pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
-def _kill_all(pid: int, policy: SandboxPolicy) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if policy.uid is not None:
-        kill_user_processes(policy.uid)
-
-
-def _serve(policy: SandboxPolicy, requests: int, replies: int) -> None:
-    """The zygote's loop: one job in, one worker forked, one RawResult out."""
+def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
+    """The zygote's loop: spawn a worker, finish one, or finish them all."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    children: dict[int, int | None] = {}
     while True:
         try:
-            header = json.loads(wire.read_frame(requests))
-            payload = wire.read_frame(requests)
-        except (EOFError, OSError):
-            return
-        out_r, out_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(out_r)
-            os.close(resp_r)
-            os.close(requests)
-            os.close(replies)
-            _worker(policy, header, payload, out_w, resp_w)
-        os.close(out_w)
-        os.close(resp_w)
-        result = _supervise(pid, policy, float(header["timeout"]), out_r, resp_r)
-        os.close(out_r)
-        os.close(resp_r)
-        meta = {k: v for k, v in asdict(result).items() if k != "answer"}
-        try:
-            wire.write_frame(replies, json.dumps(meta).encode())
-            wire.write_frame(replies, result.answer)
+            data = control.recv(MAX_CONTROL_MESSAGE)
         except OSError:
             return
+        if not data:
+            return
+        command = json.loads(data)
+        op = command["op"]
+        if op == "spawn":
+            req_r, req_w = os.pipe()
+            resp_r, resp_w = os.pipe()
+            out_r, out_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                for fd in (req_w, resp_r, out_r):
+                    os.close(fd)
+                _worker(policy, command, req_r, resp_w, out_w)
+            for fd in (req_r, resp_w, out_w):
+                os.close(fd)
+            children[pid] = None
+            socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [req_w, resp_r, out_r])
+            for fd in (req_w, resp_r, out_r):
+                os.close(fd)
+        elif op == "finish":
+            pid = int(command["pid"])
+            _kill_workers(policy, [pid])
+            status = None
+            if pid in children:
+                if children[pid] is None:
+                    _, status = os.waitpid(pid, 0)
+                else:
+                    status = children[pid]
+                del children[pid]
+            control.send(json.dumps({"status": status}).encode())
+        elif op == "finish_all":
+            _kill_workers(policy, [p for p, s in children.items() if s is None])
+            for pid, status in children.items():
+                if status is None:
+                    os.waitpid(pid, 0)
+            children.clear()
+            if policy.uid is not None:
+                kill_user_processes(policy.uid)
+            control.send(b"{}")
+
+
+@dataclass
+class WorkerHandle:
+    """The trusted ends of one worker's pipes."""
+
+    pid: int
+    requests: int
+    answers: int
+    output: int
+
+    def close(self) -> None:
+        for fd in (self.requests, self.answers, self.output):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def alive(self) -> bool:
+        """A worker that died between probes shows EOF on its answer pipe."""
+        ready, _, _ = select.select([self.answers], [], [], 0)
+        return not ready
+
+    def call(self, payload: bytes, timeout: float, output_limit: int) -> CallResult:
+        try:
+            wire.write_frame(self.requests, payload)
+        except (BrokenPipeError, OSError):
+            return CallResult("crashed", "import", "could not receive the request", "", b"")
+        deadline = time.monotonic() + timeout
+        answer = bytearray()
+        output = bytearray()
+        expected: int | None = None
+        fds = [self.answers, self.output]
+        while True:
+            if expected is not None and len(answer) >= expected:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._result("timeout", answer, output, f"did not finish within {timeout:g} s", output_limit)
+            ready, _, _ = select.select(fds, [], [], remaining)
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if fd == self.output:
+                    if not chunk:
+                        fds = [self.answers]
+                    elif len(output) < output_limit + 1:
+                        output += chunk[: output_limit + 1 - len(output)]
+                    continue
+                if not chunk:
+                    return self._result("crashed", answer, output, "", output_limit)
+                answer += chunk
+                body = answer[len(IMPORTED_MARK):] if answer.startswith(IMPORTED_MARK) else answer
+                if expected is None and len(body) >= 8:
+                    size = int.from_bytes(body[:8], "big")
+                    if size > wire.MAX_MESSAGE_BYTES:
+                        return self._result("oversized", answer, output, "sent more data than allowed", output_limit)
+                    expected = len(answer) - len(body) + 8 + size
+        if expected is not None and len(answer) > expected:
+            return self._result("oversized", answer, output, "wrote unexpected data on the answer channel", output_limit)
+        self._drain(output, output_limit)
+        return self._result("answered", answer, output, "", output_limit)
+
+    def _drain(self, output: bytearray, limit: int) -> None:
+        while True:
+            ready, _, _ = select.select([self.output], [], [], 0)
+            if not ready:
+                return
+            chunk = os.read(self.output, 1 << 16)
+            if not chunk:
+                return
+            if len(output) < limit + 1:
+                output += chunk[: limit + 1 - len(output)]
+
+    @staticmethod
+    def _result(status: str, answer: bytearray, output: bytearray, detail: str, limit: int) -> CallResult:
+        phase = "probe" if answer.startswith(IMPORTED_MARK) else "import"
+        body = bytes(answer[len(IMPORTED_MARK):] if phase == "probe" else answer)
+        text = output[:limit].decode("utf-8", errors="replace")
+        if len(output) > limit:
+            text += "\n[... output truncated ...]"
+        return CallResult(status, phase, detail, text, body[8:] if status == "answered" else b"")
 
 
 class Zygote:
-    """Handle on the zygote process, owned by one grading session."""
+    """Handle on the zygote process, owned by one grader (one or many submissions)."""
 
-    def __init__(self, pid: int, requests: int, replies: int, policy: SandboxPolicy) -> None:
+    def __init__(self, pid: int, control: socket.socket, policy: SandboxPolicy) -> None:
         self.pid = pid
-        self._requests = requests
-        self._replies = replies
+        self._control = control
         self.policy = policy
 
     @classmethod
@@ -270,46 +346,62 @@ class Zygote:
 
         torch.set_num_threads(1)
         warm_up()
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                os.close(req_w)
-                os.close(rep_r)
+                parent_end.close()
                 devnull = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(devnull, fd)
-                _close_fds({0, 1, 2, req_r, rep_w})
-                _serve(policy, req_r, rep_w)
+                _close_fds({0, 1, 2, child_end.fileno()})
+                _serve_zygote(policy, child_end)
             except BaseException:  # the zygote must never fall back into the caller's code
                 code = 70
             finally:
                 os._exit(code)
-        os.close(req_r)
-        os.close(rep_w)
-        return cls(pid, req_w, rep_r, policy)
+        child_end.close()
+        return cls(pid, parent_end, policy)
 
-    def run(self, payload: bytes, submission: Path, scratch: Path, timeout: float, keep_prefixes: tuple[str, ...]) -> RawResult:
-        header = {"timeout": timeout, "submission": str(submission), "scratch": str(scratch), "keep_prefixes": list(keep_prefixes)}
+    def _ask(self, command: dict) -> dict:
         try:
-            wire.write_frame(self._requests, json.dumps(header).encode())
-            wire.write_frame(self._requests, payload)
-            meta = json.loads(wire.read_frame(self._replies))
-            answer = wire.read_frame(self._replies)
-        except (OSError, EOFError, wire.WireError) as exc:
+            self._control.send(json.dumps(command).encode())
+            data = self._control.recv(MAX_CONTROL_MESSAGE)
+        except OSError as exc:
             raise SandboxError(f"the worker supervisor stopped unexpectedly: {exc}") from None
-        return RawResult(answer=answer, **meta)
+        if not data:
+            raise SandboxError("the worker supervisor stopped unexpectedly")
+        return json.loads(data)
+
+    def spawn(self, submission: str, scratch: str, keep_prefixes: tuple[str, ...]) -> WorkerHandle:
+        command = {"op": "spawn", "submission": submission, "scratch": scratch, "keep_prefixes": list(keep_prefixes)}
+        try:
+            self._control.send(json.dumps(command).encode())
+            data, fds, _, _ = socket.recv_fds(self._control, MAX_CONTROL_MESSAGE, 3)
+        except OSError as exc:
+            raise SandboxError(f"the worker supervisor stopped unexpectedly: {exc}") from None
+        if not data or len(fds) != 3:
+            raise SandboxError("the worker supervisor did not start a worker")
+        return WorkerHandle(int(json.loads(data)["pid"]), *fds)
+
+    def finish(self, worker: WorkerHandle) -> str:
+        """Kill one worker (and its session) and say how it had ended."""
+        worker.close()
+        return _describe_exit(self._ask({"op": "finish", "pid": worker.pid}).get("status"))
+
+    def finish_all(self) -> None:
+        """Kill every worker and everything the sandbox user started."""
+        self._ask({"op": "finish_all"})
 
     def close(self) -> None:
-        for fd in (self._requests, self._replies):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            self.finish_all()
+        except SandboxError:
+            pass
+        self._control.close()
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:

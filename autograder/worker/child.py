@@ -1,7 +1,7 @@
-"""The body of one worker process: import the submission, run one probe, answer.
+"""The body of a worker process: serve probes for one submission module.
 
 Runs after the zygote forked and dropped privileges; its only channel back is a pipe
-that carries one data-only message."""
+that carries data-only messages, one per request."""
 from __future__ import annotations
 
 import importlib
@@ -35,14 +35,21 @@ def _isolate_imports(submission_dir: str, keep_prefixes: tuple[str, ...]) -> Non
     importlib.invalidate_caches()
 
 
-def run_job(payload: bytes, response_fd: int, submission_dir: str, keep_prefixes: tuple[str, ...]) -> None:
+def serve(requests: int, answers: int, submission_dir: str, keep_prefixes: tuple[str, ...]) -> None:
+    """Answer requests until the harness closes the pipe."""
+    _isolate_imports(submission_dir, keep_prefixes)
+    while True:
+        try:
+            payload = wire.read_frame(requests)
+        except EOFError:
+            return
+        run_job(payload, answers, submission_dir)
+
+
+def run_job(payload: bytes, response_fd: int, submission_dir: str) -> None:
     """Decode the request, import the modules, run the probe and write one answer."""
     inputs, request = wire.decode(payload)
-    _isolate_imports(submission_dir, keep_prefixes)
     seed = int(request["seed"])
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
     modules: dict[str, ModuleType] = {}
     try:
         for name in request["modules"]:
@@ -51,6 +58,9 @@ def run_job(payload: bytes, response_fd: int, submission_dir: str, keep_prefixes
         _answer(response_fd, {"status": "import_error", "message": _student_traceback(exc, submission_dir)})
         return
     os.write(response_fd, IMPORTED_MARK)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
     try:
         tensors, values = PROBES[request["probe"]](modules, request["params"], inputs)
     except BaseException as exc:  # a probe fails with whatever the student's code raised
@@ -60,6 +70,11 @@ def run_job(payload: bytes, response_fd: int, submission_dir: str, keep_prefixes
 
 
 def _answer(fd: int, header: dict, tensors: dict[str, torch.Tensor] | None = None) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a student may have replaced or closed the stream
+            pass
     try:
         payload = wire.encode(tensors or {}, header)
     except Exception as exc:  # e.g. a tensor subclass that refuses to be copied
