@@ -1,6 +1,9 @@
-"""Grade many submissions fast: torch, pytest and the harness are imported once, and
-each submission is graded in a child forked from this preloaded process, with the
-same isolation as a single grading (its own zygote, its own sandbox user per slot)."""
+"""Grade many submissions fast. torch, pytest and the harness are imported once; each
+of ``workers`` children is forked from this preloaded process, forks its own zygote
+(with its own sandbox user, before any expected value is loaded) and runs ONE pytest
+session over its share of the submissions. Isolation per submission is the same as a
+single grading: fresh sandboxed workers, everything they started killed before the
+submission's results.json is written."""
 from __future__ import annotations
 
 import json
@@ -12,7 +15,8 @@ from typing import Callable, Iterable
 
 from autograder.config import GradingConfig
 from autograder.paths import KitLayout
-from autograder.results import harness_failure_results, write_results
+from autograder.records import TestOutcome
+from autograder.results import build_results, complete_outcomes, harness_failure_results, write_results
 
 
 @dataclass(frozen=True)
@@ -35,23 +39,41 @@ def slot_user(config: GradingConfig, slot: int) -> str:
     return config.sandbox.user if slot == 0 else f"{config.sandbox.user}{slot}"
 
 
-def _child(layout: KitLayout, job: GradeJob, user: str) -> None:
-    from autograder.grading import grade_folder
+def _write_done(config: GradingConfig, job: GradeJob, outcomes: dict[str, TestOutcome], skipped: set[str], seconds: float) -> None:
+    completed = complete_outcomes(config, outcomes, "This test did not run (grader error); please tell the course staff.", skipped)
+    write_results(job.results, build_results(completed, seconds))
 
+
+def _child(layout: KitLayout, config: GradingConfig, jobs: list[GradeJob], slot: int, report_fd: int) -> None:
+    """One slot: one zygote, one pytest session over ``jobs``. Never returns."""
     code = 0
     try:
-        grade_folder(layout, job.submission, job.results, user=user)
-    except BaseException:  # grade_folder already writes a results.json on its own failures
+        from autograder.grading import policy_from, run_suites_many
+        from autograder.plugin import SubmissionDone
+        from autograder.sandbox import Zygote
+
+        by_key = {job.key: job for job in jobs}
+
+        def done(result: SubmissionDone) -> None:
+            _write_done(config, by_key[result.key], result.outcomes, result.skipped, result.seconds)
+            os.write(report_fd, (result.key + "\n").encode())
+
+        zygote = Zygote.start(policy_from(config, slot_user(config, slot)))
+        try:
+            run_suites_many(layout, config, {job.key: job.submission for job in jobs}, zygote, done)
+        finally:
+            zygote.close()
+    except BaseException:  # the parent writes a failure result for whatever is missing
         code = 70
     finally:
         os._exit(code)
 
 
-def _read(job: GradeJob, config: GradingConfig, status: int, seconds: float) -> JobResult:
+def _result_of(job: GradeJob, config: GradingConfig, reason: str, seconds: float) -> JobResult:
     try:
         results = json.loads(job.results.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        results = harness_failure_results(config, f"the grading process ended with status {status} without results", seconds)
+        results = harness_failure_results(config, reason, seconds)
         write_results(job.results, results)
     return JobResult(job, results, seconds)
 
@@ -63,8 +85,8 @@ def grade_many(
     workers: int,
     on_done: Callable[[JobResult], None] | None = None,
 ) -> list[JobResult]:
-    """Run the jobs on ``workers`` forked children at a time; every job yields a results.json."""
-    import pytest  # noqa: F401  (preload, so that children start warm)
+    """Grade every job on ``workers`` slots; every job ends with a results.json."""
+    import pytest  # noqa: F401  (preloaded: children start warm)
     import torch
 
     import autograder.grading  # noqa: F401
@@ -72,25 +94,50 @@ def grade_many(
 
     torch.set_num_threads(1)
     pending = list(jobs)
-    running: dict[int, tuple[GradeJob, int, float]] = {}
-    free_slots = list(range(max(1, workers)))
-    done: list[JobResult] = []
-    while pending or running:
-        while pending and free_slots:
-            job = pending.pop(0)
-            slot = free_slots.pop(0)
-            job.results.parent.mkdir(parents=True, exist_ok=True)
-            pid = os.fork()
-            if pid == 0:
-                _child(layout, job, slot_user(config, slot))
-            running[pid] = (job, slot, time.monotonic())
-        pid, status = os.wait()
-        if pid not in running:
+    for job in pending:
+        job.results.parent.mkdir(parents=True, exist_ok=True)
+        if job.results.exists():
+            job.results.unlink()
+    shares = [pending[i :: max(1, workers)] for i in range(max(1, workers))]
+    started = time.monotonic()
+    children: dict[int, tuple[int, list[GradeJob]]] = {}
+    for slot, share in enumerate(shares):
+        if not share:
             continue
-        job, slot, started = running.pop(pid)
-        free_slots.append(slot)
-        result = _read(job, config, status, time.monotonic() - started)
-        done.append(result)
-        if on_done is not None:
-            on_done(result)
-    return done
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            _child(layout, config, share, slot, write_fd)
+        os.close(write_fd)
+        children[pid] = (read_fd, share)
+    by_key = {job.key: job for job in pending}
+    done: dict[str, JobResult] = {}
+    buffers = {fd: b"" for fd, _ in children.values()}
+    open_fds = set(buffers)
+    import select
+
+    while open_fds:
+        ready, _, _ = select.select(list(open_fds), [], [])
+        for fd in ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                open_fds.discard(fd)
+                continue
+            buffers[fd] += chunk
+            *lines, buffers[fd] = buffers[fd].split(b"\n")
+            for line in lines:
+                key = line.decode()
+                if key in by_key and key not in done:
+                    done[key] = _result_of(by_key[key], config, "no results", time.monotonic() - started)
+                    if on_done is not None:
+                        on_done(done[key])
+    for pid, (fd, share) in children.items():
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        for job in share:
+            if job.key not in done:
+                done[job.key] = _result_of(job, config, f"the grading process ended with status {status} before this submission was graded", 0.0)
+                if on_done is not None:
+                    on_done(done[job.key])
+    return [done[job.key] for job in pending]

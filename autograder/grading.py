@@ -8,13 +8,13 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from autograder.config import GradingConfig, load_config
 from autograder.paths import KitLayout
-from autograder.plugin import GradingHandle
+from autograder.plugin import GradingHandle, SubmissionDone
 from autograder.records import TestOutcome
 from autograder.report import part_table
 from autograder.results import build_results, complete_outcomes, harness_failure_results, write_results
@@ -34,9 +34,8 @@ def policy_from(config: GradingConfig, user: str | None = None) -> SandboxPolicy
     return SandboxPolicy.for_user(user or s.user, s.memory_mb, s.cpu_seconds, s.max_processes, s.max_file_mb, s.output_limit_kb)
 
 
-def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: Zygote) -> tuple[GradingHandle, str, int]:
-    handle = GradingHandle(zygote)
-    args = [
+def _pytest_args(layout: KitLayout, config: GradingConfig, submission: Path) -> list[str]:
+    return [
         str(layout.tests_dir),
         "-c", str(layout.pytest_ini),
         "--rootdir", str(layout.root),
@@ -49,10 +48,25 @@ def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygot
         "-p", "no:hypothesispytest",
         "-q", "--tb=line", "-o", "console_output_style=classic",
     ]
+
+
+def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: Zygote) -> tuple[GradingHandle, str, int]:
+    handle = GradingHandle(zygote)
+    args = _pytest_args(layout, config, submission)
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         code = pytest.main(args, plugins=[handle])
     return handle, buffer.getvalue(), int(code)
+
+
+def run_suites_many(
+    layout: KitLayout, config: GradingConfig, submissions: dict[str, Path], zygote: Zygote, on_done: Callable[[SubmissionDone], None]
+) -> int:
+    """One pytest session over many submissions (a bulk regrade's slot)."""
+    handle = GradingHandle(zygote, submissions=submissions, on_done=on_done)
+    first = next(iter(submissions.values()))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return int(pytest.main(_pytest_args(layout, config, first), plugins=[handle]))
 
 
 def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None, user: str | None = None) -> GradeSummary:

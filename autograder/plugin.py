@@ -1,16 +1,17 @@
-"""The pytest plugin that turns the graded suites into a Gradescope score.
+"""The pytest plugin that turns the graded suites into Gradescope scores.
 
 It reads points, visibility, tolerances and timeouts from grading.yaml, hands each
 test a ``grader`` bound to its rubric entry, and records one TestOutcome per test.
 The submission is never imported here: the ``grader`` reaches it only through the
-sandboxed worker."""
+sandboxed worker. A bulk regrade runs one session over many submissions: the graded
+tests are then parametrised by submission, and run submission after submission."""
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -25,27 +26,51 @@ from autograder.sandbox import SandboxPolicy, Zygote
 from autograder.submission import StagedSubmission, stage
 
 SESSION_KEY = pytest.StashKey["GradingSession"]()
+SINGLE = ""
+
+
+@dataclass(frozen=True)
+class SubmissionDone:
+    """Everything known about one submission once its last test ran."""
+
+    key: str
+    outcomes: dict[str, TestOutcome]
+    skipped: set[str]
+    seconds: float
 
 
 @dataclass(eq=False)
 class GradingHandle:
     """Registered by the CLI: hands over a zygote forked before pytest started (so no
-    expected value was ever in its memory) and receives the outcomes."""
+    expected value was ever in its memory) and receives the outcomes. With
+    ``submissions``, one session grades them all, calling ``on_done`` after each."""
 
     zygote: Zygote
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
+    submissions: dict[str, Path] = field(default_factory=dict)
+    on_done: Callable[[SubmissionDone], None] | None = None
+
+
+@dataclass
+class _Active:
+    key: str
+    staged: StagedSubmission
+    runner: SubmissionRunner
+    outcomes: dict[str, TestOutcome] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
 class GradingSession:
     config: GradingConfig
     layout: KitLayout
-    submission_dir: Path
+    submissions: dict[str, Path]
+    handle: GradingHandle | None = None
     zygote: Zygote | None = None
     owns_zygote: bool = False
-    staged: StagedSubmission | None = None
-    _runner: SubmissionRunner | None = None
+    active: _Active | None = None
     _store: FixtureStore | None = None
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
@@ -55,16 +80,43 @@ class GradingSession:
         s = self.config.sandbox
         return SandboxPolicy.for_user(s.user, s.memory_mb, s.cpu_seconds, s.max_processes, s.max_file_mb, s.output_limit_kb)
 
-    @property
-    def runner(self) -> SubmissionRunner:
-        if self._runner is None:
-            if self.zygote is None:
-                self.zygote = Zygote.start(self.policy())
-                self.owns_zygote = True
-            support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
-            self.staged = stage(self.submission_dir, self.config.modules, support, self.zygote.policy.uid)
-            self._runner = SubmissionRunner(self.zygote, self.staged)
-        return self._runner
+    def runner_for(self, key: str) -> SubmissionRunner:
+        """The runner of ``key``; moving on to another submission finishes the previous one."""
+        if self.active is not None and self.active.key == key:
+            return self.active.runner
+        self.finish_active()
+        if self.zygote is None:
+            self.zygote = Zygote.start(self.policy())
+            self.owns_zygote = True
+        support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
+        staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid)
+        self.active = _Active(key, staged, SubmissionRunner(self.zygote, staged))
+        return self.active.runner
+
+    def record(self, key: str, outcome: TestOutcome | None, number: str) -> None:
+        target = self.active if self.active is not None and self.active.key == key else None
+        if key == SINGLE:
+            if outcome is None:
+                self.skipped.add(number)
+            else:
+                self.outcomes[number] = outcome
+        if target is not None and key != SINGLE:
+            if outcome is None:
+                target.skipped.add(number)
+            else:
+                target.outcomes[number] = outcome
+
+    def finish_active(self) -> None:
+        """Kill everything the submission started, then report it as done."""
+        active, self.active = self.active, None
+        if active is None:
+            return
+        try:
+            active.runner.close()
+        finally:
+            active.staged.cleanup()
+        if self.handle is not None and self.handle.on_done is not None and active.key != SINGLE:
+            self.handle.on_done(SubmissionDone(active.key, active.outcomes, active.skipped, time.monotonic() - active.started))
 
     @property
     def store(self) -> FixtureStore:
@@ -73,12 +125,9 @@ class GradingSession:
         return self._store
 
     def close(self) -> None:
-        if self._runner is not None:
-            self._runner.close()
+        self.finish_active()
         if self.zygote is not None and self.owns_zygote:
             self.zygote.close()
-        if self.staged is not None:
-            self.staged.cleanup()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,16 +140,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "graded(number): the rubric entry (grading.yaml) this test scores")
     layout = KitLayout.here()
-    config_path = Path(config.getoption("--grading-config") or layout.config_file)
-    grading = load_config(config_path)
+    grading = load_config(Path(config.getoption("--grading-config") or layout.config_file))
     option = config.getoption("--submission") or os.environ.get("HW3_SUBMISSION")
     submission = Path(option).resolve() if option else layout.default_submission()
-    session = GradingSession(grading, layout, submission)
+    session = GradingSession(grading, layout, {SINGLE: submission})
     for plugin in config.pluginmanager.get_plugins():
         if isinstance(plugin, GradingHandle):
+            session.handle = plugin
             session.zygote = plugin.zygote
             session.outcomes = plugin.outcomes
             session.skipped = plugin.skipped
+            if plugin.submissions:
+                session.submissions = dict(plugin.submissions)
     config.stash[SESSION_KEY] = session
 
 
@@ -115,30 +166,52 @@ def _number(item: pytest.Item) -> str | None:
     return str(marker.args[0]) if marker is not None else None
 
 
+def _submission_key(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.params.get("hw3_submission", SINGLE)) if callspec is not None else SINGLE
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "hw3_submission" not in metafunc.fixturenames:
+        return
+    keys = [k for k in metafunc.config.stash[SESSION_KEY].submissions if k != SINGLE]
+    if keys:
+        metafunc.parametrize("hw3_submission", keys, ids=keys)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    grading = config.stash[SESSION_KEY].config
-    known = {t.number for t in grading.tests()}
-    seen: dict[str, str] = {}
+    grading = config.stash[SESSION_KEY]
+    known = {t.number for t in grading.config.tests()}
+    seen: dict[tuple[str, str], str] = {}
     for item in items:
         number = _number(item)
         if number is None:
             continue
         if number not in known:
-            raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) has no entry in {grading.source}")
-        if number in seen:
-            raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) is also used by {seen[number]}")
-        seen[number] = item.nodeid
+            raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) has no entry in {grading.config.source}")
+        key = (_submission_key(item), number)
+        if key in seen:
+            raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) is also used by {seen[key]}")
+        seen[key] = item.nodeid
+    order = {k: i for i, k in enumerate(grading.submissions)}
+    items.sort(key=lambda it: order.get(_submission_key(it), 0))
 
 
 @pytest.fixture
-def grader(request: pytest.FixtureRequest) -> Iterator[Grader]:
+def hw3_submission(request: pytest.FixtureRequest) -> str:
+    """Which submission this test grades (parametrised in a bulk regrade)."""
+    return str(getattr(request, "param", SINGLE))
+
+
+@pytest.fixture
+def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grader]:
     """The test's rubric entry, fixtures and sandboxed runner."""
     session: GradingSession = request.config.stash[SESSION_KEY]
     number = _number(request.node)
     if number is None:
         raise pytest.UsageError(f"{request.node.nodeid} uses `grader` without @pytest.mark.graded(...)")
     spec = session.config.test(number)
-    runner = session.runner
+    runner = session.runner_for(hw3_submission)
     yield Grader(spec, session.config.part(spec.part), session.store, runner)
 
 
@@ -147,28 +220,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     number = _number(item)
-    if number is None or report.when == "teardown" and report.passed:
+    if number is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        session: GradingSession = item.config.stash[SESSION_KEY]
-        spec = session.config.test(number)
-        excinfo = call.excinfo
-        if report.skipped:
-            session.skipped.add(number)
-            return
-        if report.passed:
-            score, status, message = spec.points, "passed", "Passed."
-        elif excinfo is not None and excinfo.errisinstance(GradingFailure):
-            score, status, message = 0.0, "failed", str(excinfo.value)
-        else:
-            kind = excinfo.typename if excinfo is not None else "error"
-            detail = str(excinfo.value) if excinfo is not None else str(report.longrepr)
-            score, status, message = 0.0, "failed", f"internal grader error ({kind}): {detail[:1000]}\nPlease tell the course staff."
-        session.outcomes[number] = TestOutcome(number, spec.name, spec.part, score, spec.points, status, message, spec.visibility, (spec.part,))
+    session: GradingSession = item.config.stash[SESSION_KEY]
+    key = _submission_key(item)
+    spec = session.config.test(number)
+    excinfo = call.excinfo
+    if report.skipped:
+        session.record(key, None, number)
+        return
+    if report.passed:
+        score, status, message = spec.points, "passed", "Passed."
+    elif excinfo is not None and excinfo.errisinstance(GradingFailure):
+        score, status, message = 0.0, "failed", str(excinfo.value)
+    else:
+        kind = excinfo.typename if excinfo is not None else "error"
+        detail = str(excinfo.value) if excinfo is not None else str(report.longrepr)
+        score, status, message = 0.0, "failed", f"internal grader error ({kind}): {detail[:1000]}\nPlease tell the course staff."
+    session.record(key, TestOutcome(number, spec.name, spec.part, score, spec.points, status, message, spec.visibility, (spec.part,)), number)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     grading: GradingSession = session.config.stash[SESSION_KEY]
+    grading.finish_active()
     path = session.config.getoption("--results")
     if path:
         outcomes = complete_outcomes(
