@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
     regrade.add_argument("export")
     regrade.add_argument("--out", required=True)
-    regrade.add_argument("--jobs", type=int, default=None)
+    regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: all cores)")
+    regrade.add_argument("--force", action="store_true", help="regrade submissions that already have results")
     args = parser.parse_args(argv)
     layout = KitLayout.here()
     try:
@@ -65,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "regrade":
             from autograder.regrade import regrade_export
 
-            return regrade_export(layout, Path(args.export), Path(args.out), args.jobs)
+            return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 2

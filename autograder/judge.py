@@ -77,7 +77,9 @@ class Grader:
         observation = self.runner.run(request)
         if not observation.ok:
             verb = STATUS_TEXT.get(observation.status, observation.status)
-            if observation.status in ("import_error", "missing") or observation.phase == "import":
+            if observation.status == "missing":
+                text = observation.message
+            elif observation.status == "import_error" or observation.phase == "import":
                 text = f"{self.part.module}.py {verb}: {observation.message}"
             else:
                 text = f"{call} {verb}: {observation.message}"
