@@ -2,6 +2,7 @@
 tensors back, and turn every way a worker can fail into an Observation."""
 from __future__ import annotations
 
+import json
 import site
 import sys
 from pathlib import Path
@@ -33,12 +34,16 @@ def substitute_source(name: str) -> str | None:
 class SubmissionRunner:
     """Runs probes against one staged submission through the zygote."""
 
-    def __init__(self, zygote: Zygote, staged: StagedSubmission) -> None:
+    def __init__(self, zygote: Zygote, staged: StagedSubmission, payload_cache: dict[tuple, tuple[bytes, tuple[str, ...]]] | None = None) -> None:
         self.zygote = zygote
         self.staged = staged
         self._prefixes = interpreter_prefixes()
         self._module_failures: dict[str, Observation] = {}
-        self._workers: dict[tuple[tuple[str, ...], tuple[str, ...]], WorkerHandle] = {}
+        # One worker serves every module; a worker holding substituted (correct) callees
+        # serves only the probes that asked for them.
+        self._workers: dict[tuple[str, ...], WorkerHandle] = {}
+        # Requests do not depend on the submission: a bulk regrade encodes each once.
+        self._payloads: dict[tuple, tuple[bytes, tuple[str, ...]]] = payload_cache if payload_cache is not None else {}
 
     def close(self) -> None:
         """End every worker and everything the submission started."""
@@ -53,12 +58,8 @@ class SubmissionRunner:
                 return Observation(status="missing", message=self.staged.problems[module], phase="import")
             if module in self._module_failures:
                 return self._module_failures[module]
-        params = dict(request.params)
-        sources = {attr: substitute_source(src) for attr, src in request.substitutes.items()}
-        params["substitutes"] = {attr: src for attr, src in sources.items() if src is not None}
-        header: dict[str, Any] = {"probe": request.probe, "modules": list(request.modules), "params": params, "seed": request.seed}
-        payload = wire.encode(request.inputs, header)
-        key = (request.modules, tuple(sorted(params["substitutes"])))
+        payload, substituted = self._payload(request)
+        key = substituted
         worker = self._workers.get(key)
         if worker is None or not worker.alive():
             if worker is not None:
@@ -76,6 +77,23 @@ class SubmissionRunner:
             for module in request.modules:
                 self._module_failures[module] = observation
         return observation
+
+    def _payload(self, request: ProbeRequest) -> tuple[bytes, tuple[str, ...]]:
+        cache_key = (
+            request.probe,
+            request.modules,
+            json.dumps(request.params, sort_keys=True),
+            request.seed,
+            tuple(sorted(request.substitutes.items())),
+            tuple((name, id(tensor)) for name, tensor in sorted(request.inputs.items())),
+        )
+        if cache_key not in self._payloads:
+            params = dict(request.params)
+            sources = {attr: substitute_source(src) for attr, src in request.substitutes.items()}
+            params["substitutes"] = {attr: src for attr, src in sources.items() if src is not None}
+            header: dict[str, Any] = {"probe": request.probe, "modules": list(request.modules), "params": params, "seed": request.seed}
+            self._payloads[cache_key] = (wire.encode(request.inputs, header), tuple(sorted(params["substitutes"])))
+        return self._payloads[cache_key]
 
     @staticmethod
     def _interpret(status: str, phase: str, detail: str, output: str, answer: bytes, timeout: float) -> Observation:

@@ -115,6 +115,9 @@ class _Reader:
     def mapping(self) -> Mapping[str, Any]:
         if not isinstance(self.data, Mapping):
             raise self.fail(f"expected a mapping, got {type(self.data).__name__}")
+        for key in self.data:
+            if not isinstance(key, str):
+                raise self.fail(f"key {key!r} must be a string: quote it (an unquoted 1.10 reads as the number 1.1)")
         return self.data
 
     def child(self, key: str, default: Any = ..., *, required: bool = True) -> "_Reader":
@@ -164,8 +167,8 @@ def _tolerance(reader: _Reader) -> Tolerance | None:
 
 def _test(reader: _Reader, number: str, part: str, defaults: _Reader) -> TestSpec:
     reader.check_keys({"name", "points", "visibility", "timeout", "tolerance"})
-    if not number.startswith(part + "."):
-        raise reader.fail(f"test number must start with its part {part!r}.")
+    if number != part and not number.startswith(part + "."):
+        raise reader.fail(f"test number must be its part {part!r} or start with {part + '.'!r}")
     visibility = reader.child("visibility", defaults.child("visibility").data).string()
     if visibility not in VISIBILITIES:
         raise reader.fail(f"must be one of {list(VISIBILITIES)}, got {visibility!r}", "visibility")
@@ -224,6 +227,9 @@ def parse_config(data: Any, source: Path) -> GradingConfig:
     defaults = top.child("defaults")
     defaults.check_keys({"visibility", "timeout"})
     defaults.child("timeout").number(minimum=0.1)
+    default_visibility = defaults.child("visibility")
+    if default_visibility.string() not in VISIBILITIES:
+        raise default_visibility.fail(f"must be one of {list(VISIBILITIES)}, got {default_visibility.data!r}")
     modules = top.child("modules").strings()
     per_part = top.child("points_per_part").number(minimum=0.0)
     parts_reader = top.child("parts")
@@ -244,6 +250,19 @@ def parse_config(data: Any, source: Path) -> GradingConfig:
     )
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key written twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: Path) -> GradingConfig:
     """Read and validate grading.yaml; a missing file or bad YAML names the file."""
     try:
@@ -251,7 +270,7 @@ def load_config(path: Path) -> GradingConfig:
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     return parse_config(data, path)

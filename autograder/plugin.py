@@ -72,6 +72,7 @@ class GradingSession:
     owns_zygote: bool = False
     active: _Active | None = None
     _store: FixtureStore | None = None
+    payloads: dict[tuple, tuple[bytes, tuple[str, ...]]] = field(default_factory=dict)
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
@@ -90,7 +91,7 @@ class GradingSession:
             self.owns_zygote = True
         support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
         staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid)
-        self.active = _Active(key, staged, SubmissionRunner(self.zygote, staged))
+        self.active = _Active(key, staged, SubmissionRunner(self.zygote, staged, self.payloads))
         return self.active.runner
 
     def record(self, key: str, outcome: TestOutcome | None, number: str) -> None:

@@ -10,6 +10,7 @@ every process of the sandbox user (or, when not root, of the workers' sessions) 
 killed, so nothing the submission started outlives its grading."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pwd
@@ -358,6 +359,10 @@ class Zygote:
                 for fd in (0, 1, 2):
                     os.dup2(devnull, fd)
                 _close_fds({0, 1, 2, child_end.fileno()})
+                # Everything loaded so far is permanent: keep the collector from walking
+                # (and so copying) those pages in every forked worker.
+                gc.collect()
+                gc.freeze()
                 _serve_zygote(policy, child_end)
             except BaseException:  # the zygote must never fall back into the caller's code
                 code = 70

@@ -35,10 +35,16 @@ def find_solution_files(root: Path, modules: tuple[str, ...]) -> tuple[dict[str,
     for module in modules:
         name = f"{module}.py"
         top = root / name
+        if top.is_symlink():
+            problems[module] = f"{name} is a symbolic link; upload the file itself"
+            continue
         if top.is_file():
             found[module] = top
             continue
-        nested = sorted(p for p in root.glob(f"*/{name}") if p.is_file() and not p.parent.name.startswith(("__MACOSX", ".")))
+        nested = sorted(
+            p for p in root.glob(f"*/{name}")
+            if p.is_file() and not p.is_symlink() and not p.parent.is_symlink() and not p.parent.name.startswith(("__MACOSX", "."))
+        )
         if len(nested) == 1:
             found[module] = nested[0]
         elif len(nested) > 1:
@@ -68,7 +74,15 @@ def stage(root: Path, modules: tuple[str, ...], support: dict[str, Path], sandbo
     if sandbox_uid is not None:
         os.chown(scratch, sandbox_uid, -1)
     for module, path in list(found.items()):
-        data = path.read_bytes()
+        try:
+            # O_NOFOLLOW: a file swapped for a link after the check is not followed either.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            problems[module] = f"{path.name} could not be read ({exc.strerror})"
+            del found[module]
+            continue
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)
         if len(data) > MAX_SOURCE_BYTES:
             problems[module] = f"{path.name} is larger than {MAX_SOURCE_BYTES} bytes"
             del found[module]

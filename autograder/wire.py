@@ -46,7 +46,7 @@ def _json_header(blob: bytes) -> dict[str, Any]:
     try:
         raw = json.loads(blob[8 : 8 + size].decode("utf-8"))
         header = json.loads(raw.get("__metadata__", {}).get("header", "{}"))
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, RecursionError) as exc:
         raise WireError(f"bad header: {exc}") from None
     if not isinstance(header, dict):
         raise WireError("header is not a JSON object")

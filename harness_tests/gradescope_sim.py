@@ -34,8 +34,11 @@ def build_zip(out: Path) -> Path:
     return build_autograder_zip(KitLayout.here(), out)
 
 
-def simulate(autograder_zip: Path, submission: Path, root: Path, timeout: float = 600, metadata: dict | None = None) -> GradescopeRun:
-    """One Gradescope run of ``submission`` (a folder copied as the upload)."""
+def simulate(
+    autograder_zip: Path, submission: Path, root: Path, timeout: float = 600, metadata: dict | None = None, sandbox_user: str | None = None
+) -> GradescopeRun:
+    """One Gradescope run of ``submission`` (a folder copied as the upload). Runs that
+    overlap in time need distinct ``sandbox_user`` s (setup.sh makes hw3sandbox1..7)."""
     source = root / "source"
     source.mkdir(parents=True)
     with zipfile.ZipFile(autograder_zip) as archive:
@@ -50,6 +53,8 @@ def simulate(autograder_zip: Path, submission: Path, root: Path, timeout: float 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
     env["AUTOGRADER_ROOT"] = str(root)
     env["PYTHON"] = sys.executable
+    if sandbox_user:
+        env["HW3_SANDBOX_USER"] = sandbox_user
     proc = subprocess.run(
         ["bash", str(source / "run_autograder")], cwd="/", env=env, capture_output=True, text=True, timeout=timeout
     )

@@ -99,7 +99,7 @@ def test_kl_analytic_hidden(grader: Grader) -> None:
 @pytest.mark.graded("1.4.3")
 def test_kl_analytic_gradients(grader: Grader) -> None:
     _values(grader, "kl_gaussian_gaussian_analytic", "kl_hidden", KL, grads=KL)
-    case = grader.case("kl_basic")
+    case = grader.case("kl_gradcheck")
     obs = grader.probe("gradcheck", {"function": "kl_gaussian_gaussian_analytic", "args": list(KL)}, case.inputs,
                        call="torch.autograd.gradcheck(kl_gaussian_gaussian_analytic, float64 inputs)")
     grader.expect(bool(obs.values.get("gradcheck")), "kl_gaussian_gaussian_analytic failed torch.autograd.gradcheck in float64: "

@@ -59,7 +59,7 @@ def test_lp_reg_differentiable(grader: Grader) -> None:
 
 @pytest.mark.graded("2.1.4")
 def test_lp_reg_images_statistical(grader: Grader) -> None:
-    batch = 4096
+    batch = 2048
     case, obs, what = _critic_call(
         grader, "lp_reg", "lp_quadratic_images", ("x", "y"), "quadratic", "quadratic f(x) = 0.5 ||x||^2", repeat_rows=batch, replicate=["x", "y"]
     )

@@ -1,0 +1,203 @@
+"""Benchmark (run by hand, not in CI): the SPEC section 7 targets, measured in one run.
+
+    python3 benchmarks/bench.py [--n 100] [--loop-n 100]
+
+1. baseline: ``python3 -c "import torch, numpy, pytest, yaml"`` (CPU time, peak memory)
+2. one ``run_autograder`` of the reference, as Gradescope runs it (from the built zip):
+   CPU time of the whole process tree and its peak memory (sum of PSS and of RSS over
+   every process of the tree, sampled every 5 ms)
+3. a per-submission loop: ``run_autograder`` once per submission, two at a time (2 cores)
+4. ``regrade`` of the same synthetic class (reference, corpus bugs and styles, cycled)
+and prints the ratios against the targets (CPU <= 2x baseline, memory <= 600 MiB,
+regrade throughput >= 10x the loop's), and whether regrade and the loop agree."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.build import build_autograder_zip  # noqa: E402
+from autograder.paths import KitLayout  # noqa: E402
+from harness_tests.corpus import entries, materialise, part_scores  # noqa: E402
+from harness_tests.gradescope_sim import simulate  # noqa: E402
+
+
+@dataclass
+class Measure:
+    wall: float
+    cpu: float
+    peak_pss_mib: float
+    peak_rss_mib: float
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree(root_pid: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sorted(tree)
+
+
+def _memory(pids: list[int]) -> tuple[float, float]:
+    pss = rss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+                for line in rollup:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                    elif line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+        except OSError:
+            continue
+    return pss / 1024, rss / 1024
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> Measure:
+    """Run ``command``; its whole tree's CPU time (rusage of waited descendants) and
+    peak memory (sampled)."""
+    cpu0 = _children_cpu()
+    started = time.monotonic()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = [0.0, 0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            pss, rss = _memory(_tree(proc.pid))
+            peak[0], peak[1] = max(peak[0], pss), max(peak[1], rss)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    proc.wait()
+    stop.set()
+    sampler.join()
+    return Measure(time.monotonic() - started, _children_cpu() - cpu0, peak[0], peak[1])
+
+
+def gradescope_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    env.update(AUTOGRADER_ROOT=str(root), PYTHON=sys.executable)
+    return env
+
+
+def prepare_root(zip_path: Path, submission: Path, root: Path) -> None:
+    """An unzipped autograder in ``root/source`` with ``submission`` as the upload."""
+    import zipfile
+
+    source = root / "source"
+    source.mkdir(parents=True)
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            target = archive.extract(info, source)
+            os.chmod(target, ((info.external_attr >> 16) & 0o777) or 0o644)
+    shutil.copytree(submission, root / "submission")
+    (root / "results").mkdir()
+
+
+def synthetic_class(n: int, where: Path) -> list[Path]:
+    pool = [("reference", None)] + [(e.key, e) for e in entries("bugs") + entries("styles")]
+    folders = []
+    for i in range(n):
+        name, entry = pool[i % len(pool)]
+        target = where / f"submission_{i:03d}"
+        if entry is None:
+            shutil.copytree(KitLayout.here().reference_dir, target)
+        else:
+            materialise(entry, target)
+        folders.append(target)
+    return folders
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100, help="submissions in the synthetic class")
+    parser.add_argument("--loop-n", type=int, default=None, help="how many of them the run_autograder loop grades (default: all)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    loop_n = args.loop_n or args.n
+    work = Path(tempfile.mkdtemp(prefix="hw3-bench-"))
+    try:
+        baseline = measure([sys.executable, "-c", "import torch, numpy, pytest, yaml"])
+        zip_path = build_autograder_zip(KitLayout.here(), work / "dist")
+        one_root = work / "one"
+        prepare_root(zip_path, KitLayout.here().reference_dir, one_root)
+        single = measure(["bash", str(one_root / "source" / "run_autograder")], env=gradescope_env(one_root))
+        score = json.loads((one_root / "results" / "results.json").read_text())["score"]
+
+        klass = synthetic_class(args.n, work / "class")
+        started = time.monotonic()
+        loop_results: dict[str, dict] = {}
+
+        users = queue.Queue()
+        for slot in range(args.jobs):
+            users.put("hw3sandbox" if slot == 0 else f"hw3sandbox{slot}")
+
+        def one(folder: Path) -> None:
+            user = users.get()  # concurrent runs need distinct sandbox users
+            try:
+                loop_results[folder.name] = simulate(zip_path, folder, work / "loop" / folder.name, sandbox_user=user).results()
+            finally:
+                users.put(user)
+
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(one, klass[:loop_n]))
+        loop_wall = time.monotonic() - started
+
+        out = work / "regrade"
+        regrade = measure([sys.executable, "-m", "autograder", "regrade", str(work / "class"), "--out", str(out), "--jobs", str(args.jobs)])
+        agree = all(
+            part_scores(json.loads((out / "results" / f"{name}.json").read_text())) == part_scores(result)
+            for name, result in loop_results.items()
+        )
+        loop_rate = loop_n / loop_wall
+        regrade_rate = args.n / regrade.wall
+        print(f"{'measurement':44} {'wall s':>8} {'CPU s':>8} {'peak PSS MiB':>13} {'peak RSS MiB':>13}")
+        rows = [("baseline: import torch, numpy, pytest, yaml", baseline), (f"one run_autograder (reference, {score:g}/36)", single), (f"regrade of {args.n} submissions, {args.jobs} jobs", regrade)]
+        for label, m in rows:
+            print(f"{label:44} {m.wall:8.2f} {m.cpu:8.2f} {m.peak_pss_mib:13.0f} {m.peak_rss_mib:13.0f}")
+        print(f"{f'run_autograder loop, {loop_n} submissions, {args.jobs} at a time':44} {loop_wall:8.2f}")
+        print()
+        print(f"CPU time of one run_autograder / baseline: {single.cpu / baseline.cpu:.2f}x (target <= 2x)")
+        print(f"peak memory of one run_autograder: {single.peak_pss_mib:.0f} MiB PSS, {single.peak_rss_mib:.0f} MiB RSS summed over the tree (target <= 600 MiB)")
+        print(f"throughput: loop {loop_rate:.2f}/s, regrade {regrade_rate:.2f}/s: {regrade_rate / loop_rate:.1f}x (target >= 10x)")
+        print(f"regrade and the loop give the same per-part scores for all {loop_n}: {agree}")
+        return 0 if agree else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

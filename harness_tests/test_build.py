@@ -1,0 +1,193 @@
+"""The two zips, opened and inspected: what each must hold, what neither may hold (the
+reference, or any file carrying its graded code; hidden fixtures in the student kit),
+executable entry points, and byte-identical rebuilds."""
+from __future__ import annotations
+
+import ast
+import json
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.build import build_all
+from autograder.paths import KitLayout
+
+LAYOUT = KitLayout.here()
+GRADED = {
+    "q1_solution": ("log_likelihood_bernoulli", "log_likelihood_normal", "log_mean_exp", "kl_gaussian_gaussian_analytic", "kl_gaussian_gaussian_mc"),
+    "q2_solution": ("vf_wasserstein_distance", "lp_reg"),
+    "q3_solution": ("CosineSimilarity.forward", "SimSiam.forward", "SimSiam.loss"),
+}
+# Correct callees that the harness substitutes on purpose (SPEC section 4, "one bug costs
+# one part"): these two files may share lines with the reference's version of that callee.
+SUBSTITUTES = {
+    "autograder/substitutes/CosineSimilarity.py": "CosineSimilarity.forward",
+    "autograder/substitutes/log_likelihood_normal.py": "log_likelihood_normal",
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("dist")
+    paths = build_all(LAYOUT, out)
+    assert [p.name for p in paths] == ["autograder.zip", "student_kit.zip"]
+    return {p.name: p for p in paths}
+
+
+def _entries(path: Path) -> dict[str, zipfile.ZipInfo]:
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        return {info.filename: info for info in archive.infolist()}
+
+
+def _read(path: Path, name: str) -> bytes:
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(name)
+
+
+def _mode(info: zipfile.ZipInfo) -> int:
+    return info.external_attr >> 16
+
+
+def _graded_lines() -> dict[str, set[str]]:
+    """Distinctive source lines of the reference's graded bodies, by qualified name."""
+    lines: dict[str, set[str]] = {}
+    for module, qualnames in GRADED.items():
+        source = (LAYOUT.reference_dir / f"{module}.py").read_text(encoding="utf-8")
+        text = source.splitlines()
+        defs: dict[str, ast.FunctionDef] = {}
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef):
+                defs[node.name] = node
+            elif isinstance(node, ast.ClassDef):
+                defs.update({f"{node.name}.{n.name}": n for n in node.body if isinstance(n, ast.FunctionDef)})
+        for qualname in qualnames:
+            node = defs[qualname]
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            found = set()
+            for stmt in body:
+                for line in text[stmt.lineno - 1 : stmt.end_lineno]:
+                    line = line.strip()
+                    if len(line) >= 18 and not line.startswith("#"):
+                        found.add(line)
+            assert found, f"no distinctive line in reference {qualname}"
+            lines[qualname] = found
+    return lines
+
+
+def _assert_no_reference_code(path: Path, allowed: dict[str, str]) -> None:
+    lines = _graded_lines()
+    leaks = []
+    for name in _entries(path):
+        text = _read(path, name).decode("utf-8", errors="replace")
+        for qualname, candidates in lines.items():
+            if allowed.get(name) == qualname:
+                continue
+            leaks += [f"{name}: {line}  (from {qualname})" for line in candidates if line in text]
+    assert not leaks, "reference code in " + path.name + ":\n" + "\n".join(leaks)
+
+
+# ------------------------------------------------------------------ autograder.zip
+
+def test_autograder_zip_entry_points_are_executable_at_the_root(built: dict[str, Path]) -> None:
+    entries = _entries(built["autograder.zip"])
+    for name in ("setup.sh", "run_autograder"):
+        assert name in entries, f"{name} not at the root of autograder.zip"
+        mode = _mode(entries[name])
+        assert stat.S_ISREG(mode) and mode & 0o111 == 0o111, f"{name}: mode {oct(mode)}"
+        assert _read(built["autograder.zip"], name).startswith(b"#!")
+
+
+def test_autograder_zip_has_harness_tests_config_and_fixtures(built: dict[str, Path]) -> None:
+    names = set(_entries(built["autograder.zip"]))
+    harness = {p.relative_to(LAYOUT.root).as_posix() for p in (LAYOUT.root / "autograder").rglob("*.py") if "__pycache__" not in p.parts}
+    assert harness <= names, sorted(harness - names)
+    tests = {p.relative_to(LAYOUT.root).as_posix() for p in LAYOUT.tests_dir.glob("test_q*.py")}
+    assert tests and tests <= names
+    assert {"grading.yaml", "conftest.py", "requirements.txt", "pytest.ini"} <= names
+    assert {"fixtures/visible.safetensors", "fixtures/hidden.safetensors", "fixtures/manifest.json"} <= names
+    for name in ("grading.yaml", "fixtures/hidden.safetensors", "fixtures/visible.safetensors", "fixtures/manifest.json"):
+        assert _read(built["autograder.zip"], name) == (LAYOUT.root / name).read_bytes(), name
+
+
+def test_autograder_zip_has_no_reference(built: dict[str, Path]) -> None:
+    names = _entries(built["autograder.zip"])
+    assert not [n for n in names if n.startswith("reference/") or "/reference/" in n]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.startswith(("harness_tests/", "student_template/q"))]
+    _assert_no_reference_code(built["autograder.zip"], SUBSTITUTES)
+
+
+def test_substitutes_define_only_their_callee(built: dict[str, Path]) -> None:
+    """The one place a correct implementation ships: each substitute file defines only its callee."""
+    for name, qualname in SUBSTITUTES.items():
+        tree = ast.parse(_read(built["autograder.zip"], name))
+        top = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        assert top == [qualname.split(".")[0]], (name, top)
+
+
+def test_every_entry_has_a_fixed_timestamp_and_a_regular_mode(built: dict[str, Path]) -> None:
+    for zip_path in built.values():
+        for name, info in _entries(zip_path).items():
+            assert info.date_time == (2026, 1, 1, 0, 0, 0), name
+            assert stat.S_ISREG(_mode(info)) and stat.S_IMODE(_mode(info)) in (0o644, 0o755), name
+
+
+# ------------------------------------------------------------------ student_kit.zip
+
+def test_student_kit_has_template_tests_visible_fixtures_and_readme(built: dict[str, Path]) -> None:
+    kit = built["student_kit.zip"]
+    names = set(_entries(kit))
+    for module in GRADED:
+        assert f"{module}.py" in names, f"{module}.py not at the kit's root"
+        assert _read(kit, f"{module}.py") == (LAYOUT.template_dir / f"{module}.py").read_bytes()
+    assert {p.relative_to(LAYOUT.root).as_posix() for p in LAYOUT.tests_dir.glob("test_q*.py")} <= names
+    assert "fixtures/visible.safetensors" in names
+    assert _read(kit, "fixtures/visible.safetensors") == (LAYOUT.fixtures_dir / "visible.safetensors").read_bytes()
+    assert "README.md" in names and _read(kit, "README.md").strip()
+    assert {"grading.yaml", "conftest.py", "pytest.ini", "requirements.txt"} <= names
+    assert {"autograder/plugin.py", "autograder/cli.py", "autograder/worker/child.py"} <= names
+
+
+def test_student_kit_manifest_lists_only_visible_cases(built: dict[str, Path]) -> None:
+    kit = built["student_kit.zip"]
+    manifest = json.loads(_read(kit, "fixtures/manifest.json"))
+    full = json.loads((LAYOUT.fixtures_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["cases"], "no visible case in the kit"
+    assert all(meta["visibility"] == "visible" for meta in manifest["cases"].values())
+    assert set(manifest["cases"]) == {k for k, v in full["cases"].items() if v["visibility"] == "visible"}
+    assert manifest["files"] == {"visible.safetensors": full["files"]["visible.safetensors"]}
+    assert manifest["torch_version"] == full["torch_version"]
+
+
+def test_student_kit_has_no_hidden_fixtures_substitutes_or_reference(built: dict[str, Path]) -> None:
+    kit = built["student_kit.zip"]
+    names = set(_entries(kit))
+    assert "fixtures/hidden.safetensors" not in names
+    assert not [n for n in names if "hidden" in n.lower() and n.endswith(".safetensors")]
+    assert not [n for n in names if n.startswith("autograder/substitutes")]
+    assert not [n for n in names if n.startswith("reference/") or "/reference/" in n]
+    assert not [n for n in names if n in ("setup.sh", "run_autograder")]
+    assert "autograder/fixturegen.py" not in names
+    _assert_no_reference_code(kit, {})
+
+
+def test_student_kit_contains_no_hidden_tensor(built: dict[str, Path]) -> None:
+    """No bytes of hidden.safetensors (beyond its header) appear in any kit entry."""
+    hidden = (LAYOUT.fixtures_dir / "hidden.safetensors").read_bytes()
+    header = 8 + int.from_bytes(hidden[:8], "little")
+    probe = hidden[header + 4096 : header + 4096 + 64]
+    assert len(probe) == 64
+    kit = built["student_kit.zip"]
+    for name in _entries(kit):
+        assert probe not in _read(kit, name), name
+
+
+# ------------------------------------------------------------------ determinism
+
+def test_building_twice_gives_byte_identical_zips(built: dict[str, Path], tmp_path: Path) -> None:
+    again = {p.name: p for p in build_all(LAYOUT, tmp_path)}
+    for name, path in built.items():
+        assert again[name].read_bytes() == path.read_bytes(), f"{name} differs between two builds"

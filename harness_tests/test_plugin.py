@@ -1,0 +1,177 @@
+"""The pytest plugin, run on tiny graded test files through ``pytester``: scores, messages
+and the Gradescope results.json it writes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autograder.config import load_config
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+GRADING_YAML = REPO / "grading.yaml"
+TOP_KEYS = {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "tests"}
+TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "output_format", "tags", "visibility"}
+
+GRADED_FILE = '''
+import pytest
+from autograder.judge import GradingFailure
+
+@pytest.mark.graded("1.1.1")
+def test_passes():
+    assert 1 + 1 == 2
+
+@pytest.mark.graded("1.1.2")
+def test_fails_with_a_message():
+    raise GradingFailure("log_likelihood_bernoulli: shape: expected (6,), got (6, 1).")
+
+@pytest.mark.graded("1.1.3")
+def test_crashes():
+    def helper_frame():
+        raise KeyError("surprise")
+    helper_frame()
+
+@pytest.mark.graded("1.2.1")
+def test_plain_assert():
+    assert 1 == 2, "a plain assertion"
+
+@pytest.mark.graded("1.2.2")
+@pytest.mark.skip(reason="hidden tests are skipped in the student kit")
+def test_skipped():
+    pass
+
+def test_not_graded():
+    pass
+'''
+
+
+@pytest.fixture
+def run(pytester: pytest.Pytester):
+    pytester.syspathinsert(REPO)
+
+    def _run(source: str, *extra: str) -> tuple[pytest.RunResult, Path]:
+        pytester.makepyfile(test_graded=source)
+        results = pytester.path / "out" / "results.json"
+        outcome = pytester.runpytest(
+            "-p", "autograder.plugin", "-p", "no:cacheprovider",
+            "--grading-config", str(GRADING_YAML), "--results", str(results), *extra,
+        )
+        return outcome, results
+
+    return _run
+
+
+def _tests(results: Path) -> dict[str, dict]:
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert TOP_KEYS <= set(data)
+    assert isinstance(data["execution_time"], (int, float)) and data["execution_time"] >= 0
+    for test in data["tests"]:
+        assert TEST_KEYS <= set(test), test
+        assert test["output_format"] in ("md", "text")
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert test["status"] in ("passed", "failed")
+        assert test["tags"] and str(test["number"]).startswith(test["tags"][0])
+    assert abs(data["score"] - sum(t["score"] for t in data["tests"])) < 1e-9
+    return {t["number"]: t for t in data["tests"]}
+
+
+def test_results_json_scores_and_messages(run) -> None:
+    outcome, path = run(GRADED_FILE)
+    outcome.assert_outcomes(passed=2, failed=3, skipped=1)
+    config = load_config(GRADING_YAML)
+    tests = _tests(path)
+    skipped = {"1.2.2"}
+    assert set(tests) == {t.number for t in config.tests()} - skipped  # every configured test once
+
+    passed = tests["1.1.1"]
+    assert passed["status"] == "passed" and passed["score"] == passed["max_score"] == config.test("1.1.1").points
+    assert passed["name"].startswith("1.1.1") and config.test("1.1.1").name in passed["name"]
+
+    failed = tests["1.1.2"]
+    assert failed["status"] == "failed" and failed["score"] == 0 and failed["max_score"] == 2
+    assert failed["output"] == "log_likelihood_bernoulli: shape: expected (6,), got (6, 1)."
+    assert "Traceback" not in failed["output"] and "test_graded.py" not in failed["output"]
+
+    crashed = tests["1.1.3"]
+    assert crashed["status"] == "failed" and crashed["score"] == 0
+    assert crashed["output"].startswith("internal grader error (KeyError)")
+    assert "surprise" in crashed["output"] and "Traceback" not in crashed["output"]
+    assert crashed["visibility"] == "hidden"
+
+    plain = tests["1.2.1"]
+    assert plain["score"] == 0 and plain["output"].startswith("internal grader error (AssertionError)")
+
+    # Tests that did not run are present, score 0 and say so (never a silent full mark).
+    for number in set(tests) - {"1.1.1", "1.1.2", "1.1.3", "1.2.1"}:
+        assert tests[number]["score"] == 0 and tests[number]["status"] == "failed"
+        assert "did not run" in tests[number]["output"]
+    assert json.loads(path.read_text())["score"] == config.test("1.1.1").points
+
+
+def test_unknown_graded_number_is_a_usage_error(run) -> None:
+    outcome, _ = run('import pytest\n\n@pytest.mark.graded("9.9.9")\ndef test_x():\n    pass\n')
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    assert "9.9.9" in outcome.stderr.str() + outcome.stdout.str()
+
+
+def test_duplicate_graded_number_is_a_usage_error(run) -> None:
+    source = 'import pytest\n\n@pytest.mark.graded("1.1.1")\ndef test_a():\n    pass\n\n@pytest.mark.graded("1.1.1")\ndef test_b():\n    pass\n'
+    outcome, _ = run(source)
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    assert "also used by" in outcome.stderr.str() + outcome.stdout.str()
+
+
+def test_fixture_error_in_setup_is_an_internal_grader_error(run) -> None:
+    source = '''
+import pytest
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture exploded")
+
+@pytest.mark.graded("3.2.1")
+def test_uses_broken(broken):
+    pass
+'''
+    outcome, path = run(source)
+    outcome.assert_outcomes(errors=1)
+    test = _tests(path)["3.2.1"]
+    assert test["score"] == 0 and test["output"].startswith("internal grader error (RuntimeError)")
+    assert "fixture exploded" in test["output"]
+
+
+def test_bad_grading_config_stops_the_run(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.syspathinsert(REPO)
+    bad = tmp_path / "grading.yaml"
+    bad.write_text("version: 1\n")
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    outcome = pytester.runpytest("-p", "autograder.plugin", "--grading-config", str(bad))
+    assert outcome.ret != pytest.ExitCode.OK
+    assert str(bad) in outcome.stderr.str() + outcome.stdout.str()
+
+
+def test_grader_against_the_reference(run) -> None:
+    """One real probe through the sandboxed worker: the reference passes 1.1.1 and 1.1.2."""
+    source = '''
+import pytest
+
+@pytest.mark.graded("1.1.1")
+def test_shape(grader):
+    case = grader.case("bernoulli_basic")
+    obs = grader.call("log_likelihood_bernoulli", case, ("mu", "target"))
+    info = grader.info(obs, "out")
+    assert info["type"] == "Tensor" and tuple(info["shape"]) == (6,)
+
+@pytest.mark.graded("1.1.2")
+def test_values(grader):
+    case = grader.case("bernoulli_basic")
+    obs = grader.call("log_likelihood_bernoulli", case, ("mu", "target"))
+    grader.expect_close(obs, "out", case.expected["out"], what="log_likelihood_bernoulli", hints=case.hint_list("out"))
+'''
+    outcome, path = run(source, "--submission", str(REPO / "reference"))
+    outcome.assert_outcomes(passed=2)
+    tests = _tests(path)
+    assert tests["1.1.1"]["score"] == 1 and tests["1.1.2"]["score"] == 2
