@@ -94,7 +94,11 @@ def build_autograder_zip(layout: KitLayout, out: Path) -> Path:
 
 def _visible_manifest(layout: KitLayout) -> bytes:
     manifest = json.loads((layout.fixtures_dir / MANIFEST).read_text(encoding="utf-8"))
-    manifest["cases"] = {k: v for k, v in manifest["cases"].items() if v["visibility"] == "visible"}
+    # Hidden cases keep only their name and visibility: their tests then skip in the kit
+    # ("runs on Gradescope only") instead of failing.
+    manifest["cases"] = {
+        k: (v if v["visibility"] == "visible" else {"test": v["test"], "visibility": "hidden"}) for k, v in manifest["cases"].items()
+    }
     manifest["files"] = {k: v for k, v in manifest["files"].items() if k == FILES["visible"]}
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     fixtures.add_argument("action", choices=("generate", "verify"))
     build = sub.add_parser("build", help="write autograder.zip and student_kit.zip")
     build.add_argument("--out", required=True)
+    sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
     regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
     regrade.add_argument("export")
     regrade.add_argument("--out", required=True)
@@ -63,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
             for path in build_all(layout, Path(args.out)):
                 print(f"wrote {path}")
             return 0
+        if args.command == "calibrate":
+            from autograder.calibrate import calibrate
+
+            report = calibrate(layout)
+            print(report.table())
+            return 0 if all(t.ok for t in report.tests.values()) else 1
         if args.command == "regrade":
             from autograder.regrade import regrade_export
 

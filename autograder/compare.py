@@ -2,6 +2,7 @@
 up shape, then dtype, then values, and name the likely mistake."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -36,6 +37,22 @@ def _close(actual: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> bool
     except AssertionError:
         return False
     return True
+
+
+def tolerance_ratio(actual: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> float:
+    """How far ``actual`` is from passing, in units of the allowed deviation: at most 1
+    passes. Calibration wants correct styles <= 0.1 and known mistakes >= 10."""
+    if actual.numel() == expected.numel() and actual.dim() <= 1 and expected.dim() <= 1:
+        actual, expected = actual.reshape(-1), expected.reshape(-1)
+    if actual.shape != expected.shape:
+        return math.inf
+    a, e = actual.double(), expected.double()
+    finite = torch.isfinite(a) & torch.isfinite(e)
+    if not bool(finite.all()):
+        return 0.0 if bool(((a == e) | finite).all()) else math.inf
+    if a.numel() == 0:
+        return 0.0
+    return float(((a - e).abs() / (tol.atol + tol.rtol * e.abs())).max())
 
 
 def _shape_hint(actual: tuple[int, ...], expected: tuple[int, ...]) -> str:

@@ -18,7 +18,9 @@ from typing import Callable
 import torch
 from safetensors.torch import save_file
 
+from autograder.compare import tolerance_ratio
 from autograder.config import GradingConfig
+from autograder.judge import DEFAULT_TOLERANCE
 from autograder.fixture_store import FILES, MANIFEST, sha256
 from autograder.worker import models
 
@@ -353,6 +355,13 @@ def generate(config: GradingConfig, reference_dir: Path, out_dir: Path) -> dict[
         for role, mapping in (("in", data.inputs), ("exp", data.expected)):
             for key, value in mapping.items():
                 bucket[f"{spec.name}/{role}/{key}"] = value.detach().contiguous().clone()
+        tolerance = test.tolerance or DEFAULT_TOLERANCE
+        # A "mistake" that gives the right answer on this case cannot be hinted at here.
+        data.hints = {
+            key: (value, text)
+            for key, (value, text) in data.hints.items()
+            if tolerance_ratio(value.detach().to(data.expected[key.split(":", 1)[0]].dtype), data.expected[key.split(":", 1)[0]], tolerance) > 1.0
+        }
         for key, (value, _) in data.hints.items():
             bucket[f"{spec.name}/hint/{key}"] = value.detach().to(torch.float32).contiguous().clone()
         cases[spec.name] = {

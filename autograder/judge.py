@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pytest
 import torch
 
-from autograder.compare import Hint, check_tensor, describe_args
+from autograder.compare import Hint, check_tensor, describe_args, tolerance_ratio
 from autograder.config import PartSpec, TestSpec, Tolerance
 from autograder.fixture_store import Case, FixtureStore, HiddenFixturesUnavailable
 from autograder.records import Observation, ProbeRequest
@@ -39,6 +39,8 @@ class Grader:
     part: PartSpec
     store: FixtureStore
     runner: Any  # SubmissionRunner; typed loosely so tests can fake it
+    # Calibration hook: (test number, what was compared, tolerance ratio) per comparison.
+    recorder: Callable[[str, str, float], None] | None = None
     _probes: int = 0
 
     @property
@@ -106,6 +108,7 @@ class Grader:
         tolerance: Tolerance | None = None,
     ) -> None:
         info = observation.values.get(key, {"type": "nothing"})
+        self._record(key, observation.tensors.get(key), expected, tolerance)
         message = check_tensor(
             observation.tensors.get(key),
             info if isinstance(info, dict) else {"type": "nothing"},
@@ -120,9 +123,14 @@ class Grader:
 
     def expect_tensor(self, actual: torch.Tensor, expected: torch.Tensor, *, what: str, hints: Sequence[Hint] = ()) -> None:
         """Judge a tensor the trusted side derived itself (e.g. a gradient that never came)."""
+        self._record(what.rsplit("respect to ", 1)[-1], actual, expected, None)
         message = check_tensor(actual, {"type": "Tensor"}, expected, tolerance=self.tolerance, reveal=self.reveal, hints=hints)
         if message is not None:
             raise self.fail(f"{what}\n  {message}")
+
+    def _record(self, key: str, actual: torch.Tensor | None, expected: torch.Tensor, tolerance: Tolerance | None) -> None:
+        if self.recorder is not None and actual is not None:
+            self.recorder(self.spec.number, key, tolerance_ratio(actual, expected, tolerance or self.tolerance))
 
     def expect(self, condition: bool, message: str) -> None:
         if not condition:

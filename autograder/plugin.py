@@ -50,6 +50,7 @@ class GradingHandle:
     skipped: set[str] = field(default_factory=set)
     submissions: dict[str, Path] = field(default_factory=dict)
     on_done: Callable[[SubmissionDone], None] | None = None
+    recorder: Callable[[str, str, float], None] | None = None
 
 
 @dataclass
@@ -213,7 +214,8 @@ def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grad
         raise pytest.UsageError(f"{request.node.nodeid} uses `grader` without @pytest.mark.graded(...)")
     spec = session.config.test(number)
     runner = session.runner_for(hw3_submission)
-    yield Grader(spec, session.config.part(spec.part), session.store, runner)
+    recorder = session.handle.recorder if session.handle is not None else None
+    yield Grader(spec, session.config.part(spec.part), session.store, runner, recorder)
 
 
 @pytest.hookimpl(hookwrapper=True)

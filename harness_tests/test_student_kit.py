@@ -1,0 +1,64 @@
+"""The student kit as students meet it: unzip, drop in solutions, run the visible tests
+with plain pytest or the local grader, and see what Gradescope will say."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.build import build_student_kit
+from harness_tests.corpus import LAYOUT, entries, materialise
+from harness_tests.gradescope_sim import build_zip, simulate
+
+
+@pytest.fixture(scope="module")
+def kit_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_student_kit(LAYOUT, tmp_path_factory.mktemp("dist"))
+
+
+def unpack(kit_zip: Path, where: Path, solutions: Path | None) -> Path:
+    with zipfile.ZipFile(kit_zip) as archive:
+        archive.extractall(where)
+    if solutions is not None:
+        for name in ("q1_solution.py", "q2_solution.py", "q3_solution.py"):
+            shutil.copyfile(solutions / name, where / name)
+    return where
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_plain_pytest_in_the_kit(kit_zip: Path, tmp_path: Path) -> None:
+    kit = unpack(kit_zip, tmp_path / "kit", LAYOUT.reference_dir)
+    proc = run(kit, "-m", "pytest", "-q")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "17 passed, 13 skipped" in proc.stdout
+
+
+def test_template_in_the_kit_scores_zero(kit_zip: Path, tmp_path: Path) -> None:
+    kit = unpack(kit_zip, tmp_path / "kit", None)
+    proc = run(kit, "-m", "autograder", "grade", ".", "--results", "r.json")
+    results = json.loads((kit / "r.json").read_text())
+    assert results["score"] == 0 and len(results["tests"]) == 17
+    assert all("not implemented" in t["output"] for t in results["tests"])
+    assert "total: 0/23 (+13 in hidden tests" in proc.stdout
+
+
+@pytest.mark.parametrize("bug", ["lme_naive_exp_log", "loss_unnegated", "forward_wrong_order"])
+def test_kit_says_what_gradescope_says(bug: str, kit_zip: Path, tmp_path: Path) -> None:
+    entry = next(e for e in entries("bugs") if e.name == bug)
+    upload = materialise(entry, tmp_path / "upload")
+    kit = unpack(kit_zip, tmp_path / "kit", upload)
+    run(kit, "-m", "autograder", "grade", ".", "--results", "local.json")
+    local = {t["number"]: (t["status"], t["output"]) for t in json.loads((kit / "local.json").read_text())["tests"]}
+    remote = simulate(build_zip(tmp_path / "dist"), upload, tmp_path / "gs").results()
+    visible = {t["number"]: (t["status"], t["output"]) for t in remote["tests"] if t["visibility"] == "visible"}
+    assert local == visible
