@@ -151,13 +151,19 @@ def test_student_kit_has_template_tests_visible_fixtures_and_readme(built: dict[
     assert {"autograder/plugin.py", "autograder/cli.py", "autograder/worker/child.py"} <= names
 
 
-def test_student_kit_manifest_lists_only_visible_cases(built: dict[str, Path]) -> None:
+def test_student_kit_manifest_details_only_visible_cases(built: dict[str, Path]) -> None:
+    """Hidden cases keep their name and visibility only (so their tests skip in the
+    kit); their hints, seeds and tolerances stay out."""
     kit = built["student_kit.zip"]
     manifest = json.loads(_read(kit, "fixtures/manifest.json"))
     full = json.loads((LAYOUT.fixtures_dir / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["cases"], "no visible case in the kit"
-    assert all(meta["visibility"] == "visible" for meta in manifest["cases"].values())
-    assert set(manifest["cases"]) == {k for k, v in full["cases"].items() if v["visibility"] == "visible"}
+    visible = {k for k, v in full["cases"].items() if v["visibility"] == "visible"}
+    assert visible and set(manifest["cases"]) == set(full["cases"])
+    for name, meta in manifest["cases"].items():
+        if name in visible:
+            assert meta == full["cases"][name]
+        else:
+            assert meta == {"test": full["cases"][name]["test"], "visibility": "hidden"}
     assert manifest["files"] == {"visible.safetensors": full["files"]["visible.safetensors"]}
     assert manifest["torch_version"] == full["torch_version"]
 
