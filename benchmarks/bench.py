@@ -178,10 +178,12 @@ def main() -> int:
 
         out = work / "regrade"
         regrade = measure([sys.executable, "-m", "autograder", "regrade", str(work / "class"), "--out", str(out), "--jobs", str(args.jobs)])
-        agree = all(
-            part_scores(json.loads((out / "results" / f"{name}.json").read_text())) == part_scores(result)
+        differ = {
+            name: (part_scores(result), part_scores(json.loads((out / "results" / f"{name}.json").read_text())))
             for name, result in loop_results.items()
-        )
+            if part_scores(json.loads((out / "results" / f"{name}.json").read_text())) != part_scores(result)
+        }
+        agree = not differ
         loop_rate = loop_n / loop_wall
         regrade_rate = args.n / regrade.wall
         print(f"{'measurement':44} {'wall s':>8} {'CPU s':>8} {'peak PSS MiB':>13} {'peak RSS MiB':>13}")
@@ -194,6 +196,8 @@ def main() -> int:
         print(f"peak memory of one run_autograder: {single.peak_pss_mib:.0f} MiB PSS, {single.peak_rss_mib:.0f} MiB RSS summed over the tree (target <= 600 MiB)")
         print(f"throughput: loop {loop_rate:.2f}/s, regrade {regrade_rate:.2f}/s: {regrade_rate / loop_rate:.1f}x (target >= 10x)")
         print(f"regrade and the loop give the same per-part scores for all {loop_n}: {agree}")
+        for name, (single_scores, batch_scores) in sorted(differ.items()):
+            print(f"  {name}: run_autograder {single_scores} vs regrade {batch_scores}")
         return 0 if agree else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
