@@ -5,6 +5,7 @@ the reference solutions and the hidden fixtures can only enter by being listed."
 from __future__ import annotations
 
 import io
+import os
 import json
 import zipfile
 from pathlib import Path
@@ -69,6 +70,8 @@ class _Zip:
                 info.external_attr = (0o100000 | mode) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, data)
+        # The autograder zip holds hidden fixtures: readable by its owner only.
+        os.chmod(self.path, 0o600)
         return self.path
 
 

@@ -2,11 +2,14 @@
 tensors back, and turn every way a worker can fail into an Observation."""
 from __future__ import annotations
 
+import builtins
 import json
 import site
 import sys
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from autograder import wire
 from autograder.records import Observation, ProbeRequest
@@ -42,6 +45,7 @@ class SubmissionRunner:
         # One worker serves every module; a worker holding substituted (correct) callees
         # serves only the probes that asked for them.
         self._workers: dict[tuple[str, ...], WorkerHandle] = {}
+        self._sequence = 0
         # Requests do not depend on the submission: a bulk regrade encodes each once.
         self._payloads: dict[tuple, tuple[bytes, tuple[str, ...]]] = payload_cache if payload_cache is not None else {}
 
@@ -59,24 +63,42 @@ class SubmissionRunner:
             if module in self._module_failures:
                 return self._module_failures[module]
         payload, substituted = self._payload(request)
-        key = substituted
+        observation, fresh = self._attempt(payload, substituted, request.timeout)
+        if not fresh and observation.phase == "import" and observation.status in ("crashed", "protocol", "timeout"):
+            # A reused worker that died before this probe even started (something an
+            # earlier probe left behind): not this module's import, so try once afresh.
+            observation, fresh = self._attempt(payload, substituted, request.timeout)
+        if observation.phase == "import" and not observation.ok and fresh:
+            for module in request.modules:
+                self._module_failures[module] = observation
+        elif observation.phase == "import" and not observation.ok:
+            observation = Observation(observation.status, observation.message, output=observation.output, phase="probe")
+        if substituted and not observation.ok:
+            observation = redact(observation)
+        return observation
+
+    def _attempt(self, payload: bytes, key: tuple[str, ...], timeout: float) -> tuple[Observation, bool]:
+        """One probe on the worker for ``key`` (spawned if needed); says whether it was fresh."""
         worker = self._workers.get(key)
+        fresh = False
         if worker is None or not worker.alive():
             if worker is not None:
                 self.zygote.finish(worker)
             worker = self.zygote.spawn(str(self.staged.submission), str(self.staged.scratch), self._prefixes)
             self._workers[key] = worker
-        raw = worker.call(payload, request.timeout, self.zygote.policy.output_limit)
+            fresh = True
+        self._sequence += 1
+        raw = worker.call(self._sequence.to_bytes(8, "big") + payload, timeout, self.zygote.policy.output_limit)
         detail = raw.detail
         if raw.status != "answered":
             del self._workers[key]
             ended = self.zygote.finish(worker)
             detail = detail or ended
-        observation = self._interpret(raw.status, raw.phase, detail, raw.output, raw.answer, request.timeout)
-        if observation.phase == "import" and not observation.ok:
-            for module in request.modules:
-                self._module_failures[module] = observation
-        return observation
+        observation = self._interpret(raw.status, raw.phase, detail, raw.output, raw.answer, self._sequence)
+        if observation.status == "protocol" and key in self._workers:
+            # An answer out of step (or forged) means the channel cannot be trusted any more.
+            self.zygote.finish(self._workers.pop(key))
+        return observation, fresh
 
     def _payload(self, request: ProbeRequest) -> tuple[bytes, tuple[str, ...]]:
         cache_key = (
@@ -96,7 +118,7 @@ class SubmissionRunner:
         return self._payloads[cache_key]
 
     @staticmethod
-    def _interpret(status: str, phase: str, detail: str, output: str, answer: bytes, timeout: float) -> Observation:
+    def _interpret(status: str, phase: str, detail: str, output: str, answer: bytes, sequence: int) -> Observation:
         if status == "timeout":
             where = "while importing your module" if phase == "import" else "while running"
             return Observation("timeout", f"timed out {where}: {detail}", output=output, phase=phase)
@@ -112,6 +134,48 @@ class SubmissionRunner:
         values = header.get("values", {})
         if kind not in ("ok", "error", "import_error") or not isinstance(message, str) or not isinstance(values, dict):
             return Observation("protocol", "the worker's answer was not valid (bad header)", output=output, phase=phase)
+        if header.get("seq") != sequence:
+            return Observation("protocol", "the worker's answer did not belong to this probe (a forked process of your code answered?)", output=output, phase=phase)
         if kind == "import_error":
             return Observation("import_error", message, output=output, phase="import")
-        return Observation(kind, message, tensors=tensors, values=values, output=output, phase=phase)
+        return Observation(kind, message, tensors=tensors, values=verified_descriptions(values, tensors), output=output, phase=phase)
+
+
+def verified_descriptions(values: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The worker describes what the student returned; type, shape and dtype are taken
+    from the tensors actually received, never from the worker's word."""
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(value, dict):
+            checked[key] = value
+            continue
+        value = dict(value)
+        tensor = tensors.get(key)
+        if tensor is not None:
+            value.update(type="Tensor", shape=list(tensor.shape), dtype=str(tensor.dtype).replace("torch.", ""))
+        elif value.get("type") == "Tensor":
+            value = {"type": "nothing (no tensor was received)"}
+        checked[key] = value
+    for key, tensor in tensors.items():
+        checked.setdefault(key, {"type": "Tensor", "shape": list(tensor.shape), "dtype": str(tensor.dtype).replace("torch.", "")})
+    return checked
+
+
+BUILTIN_EXCEPTIONS = frozenset(
+    name for name in dir(builtins) if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), BaseException)
+)
+
+
+def redact(observation: Observation) -> Observation:
+    """A probe that carried a correct callee relays no text the submission controls: it
+    could have read the callee's code and printed or raised it."""
+    kinds = {"error": "raised an exception", "timeout": "timed out", "crashed": "crashed", "protocol": "returned something unreadable"}
+    kind = kinds.get(observation.status, "failed")
+    raised = observation.message.split(":", 1)[0].strip()
+    if observation.status == "error" and raised in BUILTIN_EXCEPTIONS:
+        kind = f"raised {raised}"  # a builtin's name is safe to show; its message is not
+    message = (
+        f"{kind} (details are not shown for this test, because it runs with the course's own implementation "
+        "of the function it depends on; run the test of that part to see your error)"
+    )
+    return Observation(observation.status, message, phase=observation.phase)

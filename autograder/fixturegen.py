@@ -340,7 +340,19 @@ CASES: tuple[CaseSpec, ...] = (
 
 
 def generate(config: GradingConfig, reference_dir: Path, out_dir: Path) -> dict[str, object]:
-    """Write the fixture files and manifest; returns the manifest."""
+    """Write the fixture files and manifest; returns the manifest.
+
+    One thread: the order of float reductions, hence the bytes, would otherwise depend
+    on the machine's core count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _generate(config, reference_dir, out_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _generate(config: GradingConfig, reference_dir: Path, out_dir: Path) -> dict[str, object]:
     ref = load_reference(reference_dir)
     tensors: dict[str, dict[str, torch.Tensor]] = {"visible": {}, "hidden": {}}
     cases: dict[str, object] = {}

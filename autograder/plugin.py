@@ -91,7 +91,7 @@ class GradingSession:
             self.zygote = Zygote.start(self.policy())
             self.owns_zygote = True
         support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
-        staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid)
+        staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid, self.zygote.policy.gid)
         self.active = _Active(key, staged, SubmissionRunner(self.zygote, staged, self.payloads))
         return self.active.runner
 

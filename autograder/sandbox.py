@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from autograder import wire
 from autograder.worker.child import IMPORTED_MARK, serve
+from autograder.worker.filesystem import enter_private_view
 
 MAX_CONTROL_MESSAGE = 1 << 16
 
@@ -156,10 +157,17 @@ def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: in
         }
         if policy.uid is not None:
             limits[resource.RLIMIT_NPROC] = policy.max_processes
+        try:
+            # If memory runs out, the kernel should pick the submission, not the grader.
+            with open("/proc/self/oom_score_adj", "w", encoding="ascii") as oom:
+                oom.write("1000")
+        except OSError:
+            pass
         for which, value in limits.items():
             resource.setrlimit(which, (value, value))
         scratch = job["scratch"]
         if policy.uid is not None and policy.gid is not None:
+            enter_private_view(os.path.dirname(job["submission"]), tuple(job["keep_prefixes"]))
             os.setgroups([])
             os.setgid(policy.gid)
             os.setuid(policy.uid)

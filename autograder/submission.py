@@ -61,18 +61,29 @@ def normalise_source(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
-def stage(root: Path, modules: tuple[str, ...], support: dict[str, Path], sandbox_uid: int | None) -> StagedSubmission:
+def stage(
+    root: Path, modules: tuple[str, ...], support: dict[str, Path], sandbox_uid: int | None, sandbox_gid: int | None = None
+) -> StagedSubmission:
     """Copy the solution files (and provided support modules) into a fresh folder that
-    the sandbox user may read, with a scratch folder it may write."""
+    only this grading's sandbox user may read (group access), with a scratch folder it
+    may write. Other users, other regrade slots among them, can read neither."""
     found, problems = find_solution_files(root, modules)
     workdir = Path(tempfile.mkdtemp(prefix="hw3-grade-"))
-    os.chmod(workdir, 0o711)
     submission = workdir / "submission"
     scratch = workdir / "scratch"
-    submission.mkdir(mode=0o755)
+    submission.mkdir(mode=0o750)
     scratch.mkdir(mode=0o700)
+    file_mode = 0o644
     if sandbox_uid is not None:
-        os.chown(scratch, sandbox_uid, -1)
+        group = sandbox_gid if sandbox_gid is not None else sandbox_uid
+        for folder in (workdir, submission):
+            os.chown(folder, 0, group)
+        os.chmod(workdir, 0o750)
+        os.chmod(submission, 0o750)
+        os.chown(scratch, sandbox_uid, group)
+        file_mode = 0o640
+    else:
+        os.chmod(workdir, 0o700)
     for module, path in list(found.items()):
         try:
             # O_NOFOLLOW: a file swapped for a link after the check is not followed either.
@@ -89,10 +100,14 @@ def stage(root: Path, modules: tuple[str, ...], support: dict[str, Path], sandbo
             continue
         target = submission / f"{module}.py"
         target.write_bytes(normalise_source(data))
-        os.chmod(target, 0o644)
+        os.chmod(target, file_mode)
+        if sandbox_uid is not None:
+            os.chown(target, 0, sandbox_gid if sandbox_gid is not None else sandbox_uid)
     for name, path in support.items():
         target = submission / f"{name}.py"
         if not target.exists():
             shutil.copyfile(path, target)
-            os.chmod(target, 0o644)
+            os.chmod(target, file_mode)
+            if sandbox_uid is not None:
+                os.chown(target, 0, sandbox_gid if sandbox_gid is not None else sandbox_uid)
     return StagedSubmission(workdir, submission, scratch, found, problems)

@@ -38,16 +38,21 @@ def _isolate_imports(submission_dir: str, keep_prefixes: tuple[str, ...]) -> Non
 def serve(requests: int, answers: int, submission_dir: str, keep_prefixes: tuple[str, ...]) -> None:
     """Answer requests until the harness closes the pipe."""
     _isolate_imports(submission_dir, keep_prefixes)
+    owner = os.getpid()
     while True:
         try:
-            payload = wire.read_frame(requests)
+            frame = wire.read_frame(requests)
         except EOFError:
             return
-        run_job(payload, answers, submission_dir)
+        run_job(frame[8:], answers, submission_dir, int.from_bytes(frame[:8], "big"), owner)
 
 
-def run_job(payload: bytes, response_fd: int, submission_dir: str) -> None:
-    """Decode the request, import the modules, run the probe and write one answer."""
+def run_job(payload: bytes, response_fd: int, submission_dir: str, sequence: int = 0, owner: int | None = None) -> None:
+    """Decode the request, import the modules, run the probe and write one answer.
+
+    A process the student's code forked returns here too: it must not answer (nor
+    read the next request), so anything but the worker itself leaves at once."""
+    owner = os.getpid() if owner is None else owner
     inputs, request = wire.decode(payload)
     seed = int(request["seed"])
     modules: dict[str, ModuleType] = {}
@@ -55,8 +60,10 @@ def run_job(payload: bytes, response_fd: int, submission_dir: str) -> None:
         for name in request["modules"]:
             modules[name] = importlib.import_module(name)
     except BaseException as exc:  # the student's import may raise anything, SystemExit included
-        _answer(response_fd, {"status": "import_error", "message": _student_traceback(exc, submission_dir)})
+        _leave_unless(owner)
+        _answer(response_fd, {"status": "import_error", "message": _student_traceback(exc, submission_dir), "seq": sequence})
         return
+    _leave_unless(owner)
     os.write(response_fd, IMPORTED_MARK)
     torch.manual_seed(seed)
     random.seed(seed)
@@ -64,9 +71,16 @@ def run_job(payload: bytes, response_fd: int, submission_dir: str) -> None:
     try:
         tensors, values = PROBES[request["probe"]](modules, request["params"], inputs)
     except BaseException as exc:  # a probe fails with whatever the student's code raised
-        _answer(response_fd, {"status": "error", "message": _student_traceback(exc, submission_dir)})
+        _leave_unless(owner)
+        _answer(response_fd, {"status": "error", "message": _student_traceback(exc, submission_dir), "seq": sequence})
         return
-    _answer(response_fd, {"status": "ok", "values": values}, tensors)
+    _leave_unless(owner)
+    _answer(response_fd, {"status": "ok", "values": values, "seq": sequence}, tensors)
+
+
+def _leave_unless(owner: int) -> None:
+    if os.getpid() != owner:
+        os._exit(0)
 
 
 def _answer(fd: int, header: dict, tensors: dict[str, torch.Tensor] | None = None) -> None:
@@ -78,5 +92,5 @@ def _answer(fd: int, header: dict, tensors: dict[str, torch.Tensor] | None = Non
     try:
         payload = wire.encode(tensors or {}, header)
     except Exception as exc:  # e.g. a tensor subclass that refuses to be copied
-        payload = wire.encode({}, {"status": "error", "message": f"could not send results: {type(exc).__name__}: {exc}"})
+        payload = wire.encode({}, {"status": "error", "message": f"could not send results: {type(exc).__name__}: {exc}", "seq": header.get("seq")})
     wire.write_frame(fd, payload)

@@ -1,0 +1,356 @@
+"""The attack suite (SPEC section 6): every submission under harness_tests/submissions/attacks/
+goes through the real run_autograder path, built from the autograder zip, and must
+
+- leave a valid results.json whose per-part scores are exactly what its honest code
+  deserves (meta.yaml ``expected``: the parts it lists, 4 points for every other part);
+- not change results.json after grading (it is re-read ~2 s after run_autograder returned);
+- leave no process of the sandbox user behind;
+- not get the harness's correct callees (autograder/substitutes/) shown back in results.json.
+
+Two gradings run at a time. Each lane uses its own sandbox user (``simulate(...,
+sandbox_user=)``, i.e. HW3_SANDBOX_USER, as ``batch.slot_user`` does for a regrade; failing
+that, the zip's grading.yaml with ``sandbox.user`` changed), so that one lane's "kill every
+process of the sandbox user" never hits the other lane, and other gradings under
+``hw3sandbox`` on the same machine are not disturbed.
+The simulated AUTOGRADER_ROOT of a lane is reachable (not listable) by that lane's user only,
+as /autograder is on Gradescope, so path-guessing attacks meet the real lock-down.
+
+Needs root (the uid switch is what is being attacked; as a normal user, ``kill(-1, 9)`` would
+end the developer's own session).
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import pwd
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness_tests.corpus import LAYOUT, PARTS, Entry, entries, materialise, part_scores
+from harness_tests.gradescope_sim import GradescopeRun, build_zip, simulate
+from harness_tests.test_gradescope_run import assert_valid_results
+
+ATTACKS = entries("attacks")
+SOLUTION_NAMES = ("q1_solution.py", "q2_solution.py", "q3_solution.py")
+POINTS_PER_PART = 4.0
+SETTLE_SECONDS = 2.0
+RUN_TIMEOUT = 300
+MAX_RESULTS_BYTES = 512 * 1024
+SUBSTITUTES = LAYOUT.root / "autograder" / "substitutes"
+INERT_SUFFIX = ".attack"
+FORGED_MARK = "FORGED-BY-SUBMISSION"  # what the forging attacks write into their results.json
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attack suite needs root (the sandbox user switch is under attack)")
+
+
+@dataclass(frozen=True)
+class Lane:
+    user: str
+    uid: int
+    gid: int
+    zip_path: Path
+    runs_dir: Path
+
+
+@dataclass
+class AttackRun:
+    entry: Entry
+    lane_user: str
+    upload: Path | None = None
+    results: dict | None = None
+    error: str = ""
+    changed_after: str = ""
+    survivors_at_return: list[str] = field(default_factory=list)
+    survivors_after: list[str] = field(default_factory=list)
+    results_bytes: int = 0
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- sandbox users and lanes
+
+
+def _sandbox_users() -> list[pwd.struct_passwd]:
+    base = yaml.safe_load(LAYOUT.config_file.read_text(encoding="utf-8"))["sandbox"]["user"]
+    found = []
+    for name in [base] + [f"{base}{i}" for i in range(1, 16)]:
+        try:
+            found.append(pwd.getpwnam(name))
+        except KeyError:
+            continue
+    return found
+
+
+def processes_of_uid(uid: int) -> list[str]:
+    """``pid name state ppid`` of every live process whose real, effective, saved or fs uid
+    is ``uid``. Zombies are left out: they are dead and cannot run anything; they wait for
+    their new parent (pid 1 here) to reap them."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        if str(uid) in fields.get("Uid", "").split() and not fields.get("State", "").strip().startswith(("Z", "X")):
+            found.append(f"{entry} {fields.get('Name', '?').strip()} {fields.get('State', '?').strip()} ppid={fields.get('PPid', '?').strip()}")
+    return found
+
+
+def _end_leftovers(uid: int) -> None:
+    """The test's own cleanup after a failed check: the lane's user is dedicated to this
+    suite, so its processes were started by it; ended one by one, by pid."""
+    for _ in range(200):
+        pids = [int(p.split()[0]) for p in processes_of_uid(uid)]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+
+
+def _simulate_takes_user() -> bool:
+    return "sandbox_user" in inspect.signature(simulate).parameters
+
+
+def _lane_zip(base_zip: Path, user: str, out: Path) -> Path:
+    """The zip a lane grades with. When ``simulate`` cannot pick the sandbox user itself
+    (HW3_SANDBOX_USER), the built zip with ``sandbox.user`` set to the lane's user."""
+    if _simulate_takes_user():
+        return base_zip
+    target = out / f"autograder-{user}.zip"
+    with zipfile.ZipFile(base_zip) as src, zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "grading.yaml":
+                text, count = re.subn(r"(?m)^(\s+user:\s*)\S+", lambda m: m.group(1) + user, data.decode("utf-8"), count=1)
+                assert count == 1 and yaml.safe_load(text)["sandbox"]["user"] == user
+                data = text.encode("utf-8")
+            dst.writestr(info, data)
+    return target
+
+
+def _make_lanes(base_zip: Path, dist: Path, lanes_root: Path) -> list[Lane]:
+    users = _sandbox_users()
+    if not users:
+        pytest.skip("no sandbox user: run setup.sh as root")
+    # The highest-numbered users: the configured one and the first slots are what everyone
+    # else (run_autograder, a regrade, a benchmark) uses on this machine.
+    chosen = users[-2:] if len(users) > 2 else users
+    lanes = []
+    for entry in chosen:
+        runs = lanes_root / entry.pw_name
+        runs.mkdir()
+        os.chown(runs, 0, entry.pw_gid)
+        os.chmod(runs, 0o750)
+        lanes.append(Lane(entry.pw_name, entry.pw_uid, entry.pw_gid, _lane_zip(base_zip, entry.pw_name, dist), runs))
+    return lanes
+
+
+# ---------------------------------------------------------------- one graded attack
+
+
+def _upload(entry: Entry, target: Path) -> Path:
+    """The attack's upload folder. ``replace_all``: the folder's own files only (no
+    reference modules added). ``symlinks``: {name: link target} created in the upload.
+    Files stored as ``NAME.attack`` (conftest.py, pytest.ini, sitecustomize.py, torch.py,
+    ...) become ``NAME``: kept inert in the repository, where the project's own pytest
+    run would otherwise load them."""
+    if entry.meta.get("replace_all"):
+        shutil.copytree(entry.path, target, ignore=shutil.ignore_patterns("meta.yaml"))
+    else:
+        materialise(entry, target)
+    for path in sorted(target.rglob(f"*{INERT_SUFFIX}")):
+        path.rename(path.with_name(path.name[: -len(INERT_SUFFIX)]))
+    for name, link in (entry.meta.get("symlinks") or {}).items():
+        path = target / name
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        os.symlink(link, path)
+    return target
+
+
+def _simulate_keeping_symlinks(autograder_zip: Path, submission: Path, root: Path, user: str) -> GradescopeRun:
+    """gradescope_sim.simulate, except that symlinks in the upload stay symlinks (as a git
+    checkout or an unzip would leave them) instead of being copied as files."""
+    source = root / "source"
+    source.mkdir(parents=True)
+    with zipfile.ZipFile(autograder_zip) as archive:
+        for info in archive.infolist():
+            target = archive.extract(info, source)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(target, mode)
+    shutil.copytree(submission, root / "submission", symlinks=True)
+    (root / "results").mkdir()
+    (root / "submission_metadata.json").write_text(json.dumps({"id": 1, "users": [{"name": "Student"}]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    env.update(AUTOGRADER_ROOT=str(root), PYTHON=sys.executable, HW3_SANDBOX_USER=user)
+    proc = subprocess.run(["bash", str(source / "run_autograder")], cwd="/", env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    return GradescopeRun(root, proc.returncode, proc.stdout, proc.stderr)
+
+
+def grade_attack(entry: Entry, lane: Lane, uploads: Path) -> AttackRun:
+    run = AttackRun(entry, lane.user)
+    started = time.monotonic()
+    upload = run.upload = _upload(entry, uploads / entry.name)
+    root = lane.runs_dir / entry.name
+    try:
+        if entry.meta.get("symlinks"):
+            gs = _simulate_keeping_symlinks(lane.zip_path, upload, root, lane.user)
+        elif _simulate_takes_user():
+            gs = simulate(lane.zip_path, upload, root, timeout=RUN_TIMEOUT, sandbox_user=lane.user)
+        else:
+            gs = simulate(lane.zip_path, upload, root, timeout=RUN_TIMEOUT)
+        run.survivors_at_return = processes_of_uid(lane.uid)
+        snapshot = gs.results_file.read_bytes() if gs.results_file.exists() else b""
+        time.sleep(SETTLE_SECONDS)
+        run.survivors_after = processes_of_uid(lane.uid)
+        later = gs.results_file.read_bytes() if gs.results_file.exists() else b""
+        if later != snapshot:
+            run.changed_after = later[:400].decode("utf-8", errors="replace")
+        run.results_bytes = len(snapshot)
+        try:
+            run.results = json.loads(snapshot)
+        except ValueError as exc:
+            run.error = f"results.json is not JSON ({exc}); run_autograder stderr: {gs.stderr[-1500:]}"
+    except Exception as exc:  # reported by the test of this attack, not by the fixture
+        run.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if processes_of_uid(lane.uid):
+            _end_leftovers(lane.uid)
+    run.seconds = time.monotonic() - started
+    return run
+
+
+def _selected(request: pytest.FixtureRequest) -> list[Entry]:
+    """The attacks whose test was selected (``-k``), or all of them."""
+    keys = {item.callspec.params["entry"].key for item in request.session.items
+            if getattr(item, "callspec", None) is not None and isinstance(item.callspec.params.get("entry"), Entry)}
+    return [e for e in ATTACKS if e.key in keys] or ATTACKS
+
+
+@pytest.fixture(scope="module")
+def attack_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, AttackRun]:
+    dist = tmp_path_factory.mktemp("attack-dist")
+    uploads = tmp_path_factory.mktemp("attack-uploads")
+    base_zip = build_zip(dist)
+    lanes_root = Path(tempfile.mkdtemp(prefix="hw3-attack-lanes-"))
+    os.chmod(lanes_root, 0o711)
+    try:
+        lanes = _make_lanes(base_zip, dist, lanes_root)
+        free: queue.Queue[Lane] = queue.Queue()
+        for lane in lanes:
+            free.put(lane)
+
+        def job(entry: Entry) -> AttackRun:
+            lane = free.get()
+            try:
+                return grade_attack(entry, lane, uploads)
+            finally:
+                free.put(lane)
+
+        # Slowest first (timeouts), so that the two lanes finish together.
+        order = sorted(_selected(request), key=lambda e: -float(e.meta.get("slow_seconds", 0)))
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            runs = dict(zip((e.key for e in order), pool.map(job, order)))
+        yield runs
+    finally:
+        if os.environ.get("HW3_KEEP_ATTACK_RUNS"):
+            print(f"attack runs kept in {lanes_root}")
+        else:
+            shutil.rmtree(lanes_root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- checks
+
+
+def expected_scores(entry: Entry) -> dict[str, float]:
+    listed = {str(k): float(v) for k, v in (entry.meta.get("expected") or {}).items()}
+    unknown = set(listed) - set(PARTS) - {"total"}
+    assert not unknown, f"{entry.name}/meta.yaml: unknown parts {sorted(unknown)}"
+    if "total" in listed and len(listed) == 1:
+        assert listed["total"] in (0.0, POINTS_PER_PART * len(PARTS)), "total alone must be 0 or 36"
+        return {part: listed["total"] / len(PARTS) for part in PARTS}
+    scores = {part: listed.get(part, POINTS_PER_PART) for part in PARTS}
+    if "total" in listed:
+        assert sum(scores.values()) == listed["total"], f"{entry.name}/meta.yaml: total disagrees with the parts"
+    return scores
+
+
+def _own_lines(upload: Path) -> set[str]:
+    lines: set[str] = set()
+    for path in upload.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            lines.update(line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return lines
+
+
+def leaked_substitute_lines(upload: Path, results_text: str) -> list[str]:
+    """Code lines of the harness's correct callees that show up in results.json although
+    the submission does not contain them itself."""
+    own = _own_lines(upload)
+    leaked = []
+    for path in sorted(SUBSTITUTES.glob("*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            code = line.strip()
+            if len(code) >= 24 and not code.startswith(("#", "import", "from", "class", "def", "super()")) and code not in own and code in results_text:
+                leaked.append(f"{path.name}: {code}")
+    return leaked
+
+
+def test_attack_corpus_is_well_formed() -> None:
+    assert len(ATTACKS) >= 20
+    for entry in ATTACKS:
+        assert isinstance(entry.meta.get("attack"), str) and entry.meta["attack"].strip(), entry.name
+        # Only the solution modules may be live files: a conftest.py, pytest.ini, torch.py, ...
+        # in the repository would be picked up by the project's own tools.
+        live = [p.relative_to(entry.path).as_posix() for p in entry.path.rglob("*")
+                if p.is_file() and p.name != "meta.yaml" and not p.name.endswith(INERT_SUFFIX) and p.name not in SOLUTION_NAMES]
+        assert not live, f"{entry.name}: store {live} as NAME{INERT_SUFFIX}"
+        expected_scores(entry)
+        if entry.meta.get("replace_all"):
+            names = {p.name for p in entry.path.iterdir()} | set(entry.meta.get("symlinks") or {})
+            assert set(SOLUTION_NAMES) <= names, entry.name
+
+
+@pytest.mark.parametrize("entry", ATTACKS, ids=lambda e: e.name)
+def test_attack_is_contained(entry: Entry, attack_runs: dict[str, AttackRun]) -> None:
+    run = attack_runs[entry.key]
+    what = f"{entry.name} ({entry.meta['attack'].strip()}) [lane {run.lane_user}, {run.seconds:.0f} s]"
+    assert not run.error, f"{what}: {run.error}"
+    assert run.results is not None
+    assert_valid_results(run.results)
+    assert not run.changed_after, f"{what}: results.json changed after run_autograder returned: {run.changed_after}"
+    assert not run.survivors_at_return, f"{what}: processes of the sandbox user outlived run_autograder: {run.survivors_at_return}"
+    assert not run.survivors_after, f"{what}: processes of the sandbox user appeared after grading: {run.survivors_after}"
+    assert run.results_bytes <= MAX_RESULTS_BYTES, f"{what}: results.json is {run.results_bytes} bytes"
+    text = "\n".join([str(run.results.get("output", ""))] + [str(t.get("output", "")) for t in run.results["tests"]])
+    assert FORGED_MARK not in text, f"{what}: results.json carries the submission's forged text"
+    assert run.upload is not None
+    leaked = leaked_substitute_lines(run.upload, text)
+    assert not leaked, f"{what}: results.json shows the harness's correct callee code: {leaked}"
+    scores = part_scores(run.results)
+    expected = expected_scores(entry)
+    if scores != expected:
+        wrong = {p: f"got {scores[p]:g}, deserves {expected[p]:g}" for p in PARTS if scores[p] != expected[p]}
+        details = {t["number"]: (t["score"], t["output"][:300]) for t in run.results["tests"] if ".".join(t["number"].split(".")[:2]) in wrong}
+        pytest.fail(f"{what}: per-part scores differ from what the honest code deserves: {wrong}\n{json.dumps(details, indent=1)}")
