@@ -91,8 +91,10 @@ def grade_many(
 
     import autograder.grading  # noqa: F401
     import autograder.plugin  # noqa: F401
+    from autograder.worker.warmup import warm_up
 
     torch.set_num_threads(1)
+    warm_up()  # once here rather than once per slot
     pending = list(jobs)
     for job in pending:
         job.results.parent.mkdir(parents=True, exist_ok=True)

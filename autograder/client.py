@@ -43,7 +43,7 @@ class SubmissionRunner:
         self._prefixes = interpreter_prefixes()
         self._module_failures: dict[str, Observation] = {}
         # One worker serves every module; a worker holding substituted (correct) callees
-        # serves only the probes that asked for them.
+        # serves only the probes that asked for some.
         self._workers: dict[tuple[str, ...], WorkerHandle] = {}
         self._sequence = 0
         # Requests do not depend on the submission: a bulk regrade encodes each once.
@@ -63,6 +63,9 @@ class SubmissionRunner:
             if module in self._module_failures:
                 return self._module_failures[module]
         payload, substituted = self._payload(request)
+        # Two workers per submission: one for the student's own code, one for probes that
+        # carry correct callees (their messages are redacted, see ``redact``).
+        substituted = ("substituted",) if substituted else ()
         observation, fresh = self._attempt(payload, substituted, request.timeout)
         if not fresh and observation.phase == "import" and observation.status in ("crashed", "protocol", "timeout"):
             # A reused worker that died before this probe even started (something an

@@ -53,6 +53,13 @@ def _pytest_args(layout: KitLayout, config: GradingConfig, submission: Path) -> 
         "-p", "no:unraisableexception",
         "-p", "no:threadexception",
         "-p", "no:hypothesispytest",
+        # Per-test overhead we do not need in a grading run: the graded tests neither print
+        # nor log nor warn, and the worker's output is captured by the sandbox.
+        "-p", "no:logging",
+        "-p", "no:warnings",
+        "-p", "no:faulthandler",
+        "-p", "no:doctest",
+        "--capture=no",
         "-q", "--tb=line", "-o", "console_output_style=classic",
     ]
 

@@ -145,7 +145,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100, help="submissions in the synthetic class")
     parser.add_argument("--loop-n", type=int, default=None, help="how many of them the run_autograder loop grades (default: all)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel run_autograder calls in the loop (default: cores)")
+    parser.add_argument("--regrade-jobs", type=int, default=None, help="regrade --jobs (default: regrade's own default)")
     args = parser.parse_args()
     loop_n = args.loop_n or args.n
     work = Path(tempfile.mkdtemp(prefix="hw3-bench-"))
@@ -177,7 +178,10 @@ def main() -> int:
         loop_wall = time.monotonic() - started
 
         out = work / "regrade"
-        regrade = measure([sys.executable, "-m", "autograder", "regrade", str(work / "class"), "--out", str(out), "--jobs", str(args.jobs)])
+        regrade_cmd = [sys.executable, "-m", "autograder", "regrade", str(work / "class"), "--out", str(out)]
+        if args.regrade_jobs:
+            regrade_cmd += ["--jobs", str(args.regrade_jobs)]
+        regrade = measure(regrade_cmd)
         differ = {
             name: (part_scores(result), part_scores(json.loads((out / "results" / f"{name}.json").read_text())))
             for name, result in loop_results.items()
@@ -187,7 +191,7 @@ def main() -> int:
         loop_rate = loop_n / loop_wall
         regrade_rate = args.n / regrade.wall
         print(f"{'measurement':44} {'wall s':>8} {'CPU s':>8} {'peak PSS MiB':>13} {'peak RSS MiB':>13}")
-        rows = [("baseline: import torch, numpy, pytest, yaml", baseline), (f"one run_autograder (reference, {score:g}/36)", single), (f"regrade of {args.n} submissions, {args.jobs} jobs", regrade)]
+        rows = [("baseline: import torch, numpy, pytest, yaml", baseline), (f"one run_autograder (reference, {score:g}/36)", single), (f"regrade of {args.n} submissions", regrade)]
         for label, m in rows:
             print(f"{label:44} {m.wall:8.2f} {m.cpu:8.2f} {m.peak_pss_mib:13.0f} {m.peak_rss_mib:13.0f}")
         print(f"{f'run_autograder loop, {loop_n} submissions, {args.jobs} at a time':44} {loop_wall:8.2f}")
