@@ -98,7 +98,7 @@ def calibrate(layout: KitLayout, config: GradingConfig | None = None) -> Calibra
             current["style"] = name
             handle = GradingHandle(zygote, submissions={name: folder}, on_done=lambda done: None, recorder=record)
             with contextlib.redirect_stdout(io.StringIO()):
-                pytest.main(_pytest_args(layout, config, folder), plugins=[handle])
+                pytest.main(_pytest_args(layout, config), plugins=[handle])
     finally:
         zygote.close()
     store = FixtureStore(layout.fixtures_dir)

@@ -15,7 +15,7 @@ import pytest
 
 from autograder.config import GradingConfig, load_config
 from autograder.paths import KitLayout
-from autograder.plugin import GradingHandle, SubmissionDone
+from autograder.plugin import SINGLE, GradingHandle, SubmissionDone
 from autograder.records import TestOutcome
 from autograder.report import part_table
 from autograder.results import build_results, complete_outcomes, harness_failure_results, write_results
@@ -41,12 +41,18 @@ def policy_from(config: GradingConfig, user: str | None = None) -> SandboxPolicy
     return SandboxPolicy.for_user(chosen, s.memory_mb, s.cpu_seconds, s.max_processes, s.max_file_mb, s.output_limit_kb)
 
 
-def _pytest_args(layout: KitLayout, config: GradingConfig, submission: Path) -> list[str]:
+def _pytest_args(layout: KitLayout, config: GradingConfig) -> list[str]:
+    """The trusted pytest run. The submission's path is NOT on this command line: pytest
+    loads conftest.py files from the folders of its arguments (an option's value counts
+    when the option is not known yet), which would run a submitted conftest.py as root.
+    No conftest is loaded at all (--noconftest); the plugin is named explicitly."""
     return [
         str(layout.tests_dir),
         "-c", str(layout.pytest_ini),
         "--rootdir", str(layout.root),
-        "--submission", str(submission),
+        "--confcutdir", str(layout.root),
+        "--noconftest",
+        "-p", "autograder.plugin",
         "--grading-config", str(config.source),
         "-p", "no:cacheprovider",
         # These two call gc.collect() several times per session: ~0.1 s each with torch loaded.
@@ -65,8 +71,8 @@ def _pytest_args(layout: KitLayout, config: GradingConfig, submission: Path) -> 
 
 
 def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: Zygote) -> tuple[GradingHandle, str, int]:
-    handle = GradingHandle(zygote)
-    args = _pytest_args(layout, config, submission)
+    handle = GradingHandle(zygote, submissions={SINGLE: submission})
+    args = _pytest_args(layout, config)
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         code = pytest.main(args, plugins=[handle])
@@ -78,9 +84,8 @@ def run_suites_many(
 ) -> int:
     """One pytest session over many submissions (a bulk regrade's slot)."""
     handle = GradingHandle(zygote, submissions=submissions, on_done=on_done)
-    first = next(iter(submissions.values()))
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return int(pytest.main(_pytest_args(layout, config, first), plugins=[handle]))
+        return int(pytest.main(_pytest_args(layout, config), plugins=[handle]))
 
 
 def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None, user: str | None = None) -> GradeSummary:

