@@ -5,7 +5,6 @@ import os
 import sys
 import time
 import traceback
-from pathlib import Path
 
 from autograder.paths import GradescopeLayout, KitLayout
 

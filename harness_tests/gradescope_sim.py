@@ -35,10 +35,17 @@ def build_zip(out: Path) -> Path:
 
 
 def simulate(
-    autograder_zip: Path, submission: Path, root: Path, timeout: float = 600, metadata: dict | None = None, sandbox_user: str | None = None
+    autograder_zip: Path,
+    submission: Path,
+    root: Path,
+    timeout: float = 600,
+    metadata: dict | None = None,
+    sandbox_user: str | None = None,
+    keep_symlinks: bool = False,
 ) -> GradescopeRun:
     """One Gradescope run of ``submission`` (a folder copied as the upload). Runs that
-    overlap in time need distinct ``sandbox_user`` s (setup.sh makes hw3sandbox1..7)."""
+    overlap in time need distinct ``sandbox_user`` s (setup.sh makes hw3sandbox1..7).
+    ``keep_symlinks`` leaves links in the upload as links, as an unzip or a git checkout would."""
     source = root / "source"
     source.mkdir(parents=True)
     with zipfile.ZipFile(autograder_zip) as archive:
@@ -47,7 +54,7 @@ def simulate(
             mode = (info.external_attr >> 16) & 0o777
             if mode:
                 os.chmod(target, mode)
-    shutil.copytree(submission, root / "submission")
+    shutil.copytree(submission, root / "submission", symlinks=keep_symlinks)
     (root / "results").mkdir()
     (root / "submission_metadata.json").write_text(json.dumps(metadata or {"id": 1, "users": [{"name": "Student"}]}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}

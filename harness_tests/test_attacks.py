@@ -8,8 +8,8 @@ goes through the real run_autograder path, built from the autograder zip, and mu
 - not get the harness's correct callees (autograder/substitutes/) shown back in results.json.
 
 Two gradings run at a time. Each lane uses its own sandbox user (``simulate(...,
-sandbox_user=)``, i.e. HW3_SANDBOX_USER, as ``batch.slot_user`` does for a regrade; failing
-that, the zip's grading.yaml with ``sandbox.user`` changed), so that one lane's "kill every
+sandbox_user=)``, i.e. HW3_SANDBOX_USER, as ``batch.slot_user`` does for a regrade), so
+that one lane's "kill every
 process of the sandbox user" never hits the other lane, and other gradings under
 ``hw3sandbox`` on the same machine are not disturbed.
 The simulated AUTOGRADER_ROOT of a lane is reachable (not listable) by that lane's user only,
@@ -20,19 +20,13 @@ end the developer's own session).
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import pwd
 import queue
-import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +34,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autograder.sandbox import kill_user_processes
+
 from harness_tests.corpus import LAYOUT, PARTS, Entry, entries, materialise, part_scores
-from harness_tests.gradescope_sim import GradescopeRun, build_zip, simulate
+from harness_tests.gradescope_sim import build_zip, simulate
 from harness_tests.test_gradescope_run import assert_valid_results
 
 ATTACKS = entries("attacks")
@@ -115,41 +111,11 @@ def processes_of_uid(uid: int) -> list[str]:
 
 def _end_leftovers(uid: int) -> None:
     """The test's own cleanup after a failed check: the lane's user is dedicated to this
-    suite, so its processes were started by it; ended one by one, by pid."""
-    for _ in range(200):
-        pids = [int(p.split()[0]) for p in processes_of_uid(uid)]
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
+    suite, so its processes were started by it."""
+    kill_user_processes(uid)
 
 
-def _simulate_takes_user() -> bool:
-    return "sandbox_user" in inspect.signature(simulate).parameters
-
-
-def _lane_zip(base_zip: Path, user: str, out: Path) -> Path:
-    """The zip a lane grades with. When ``simulate`` cannot pick the sandbox user itself
-    (HW3_SANDBOX_USER), the built zip with ``sandbox.user`` set to the lane's user."""
-    if _simulate_takes_user():
-        return base_zip
-    target = out / f"autograder-{user}.zip"
-    with zipfile.ZipFile(base_zip) as src, zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "grading.yaml":
-                text, count = re.subn(r"(?m)^(\s+user:\s*)\S+", lambda m: m.group(1) + user, data.decode("utf-8"), count=1)
-                assert count == 1 and yaml.safe_load(text)["sandbox"]["user"] == user
-                data = text.encode("utf-8")
-            dst.writestr(info, data)
-    return target
-
-
-def _make_lanes(base_zip: Path, dist: Path, lanes_root: Path) -> list[Lane]:
+def _make_lanes(base_zip: Path, lanes_root: Path) -> list[Lane]:
     users = _sandbox_users()
     if not users:
         pytest.skip("no sandbox user: run setup.sh as root")
@@ -162,7 +128,7 @@ def _make_lanes(base_zip: Path, dist: Path, lanes_root: Path) -> list[Lane]:
         runs.mkdir()
         os.chown(runs, 0, entry.pw_gid)
         os.chmod(runs, 0o750)
-        lanes.append(Lane(entry.pw_name, entry.pw_uid, entry.pw_gid, _lane_zip(base_zip, entry.pw_name, dist), runs))
+        lanes.append(Lane(entry.pw_name, entry.pw_uid, entry.pw_gid, base_zip, runs))
     return lanes
 
 
@@ -189,38 +155,13 @@ def _upload(entry: Entry, target: Path) -> Path:
     return target
 
 
-def _simulate_keeping_symlinks(autograder_zip: Path, submission: Path, root: Path, user: str) -> GradescopeRun:
-    """gradescope_sim.simulate, except that symlinks in the upload stay symlinks (as a git
-    checkout or an unzip would leave them) instead of being copied as files."""
-    source = root / "source"
-    source.mkdir(parents=True)
-    with zipfile.ZipFile(autograder_zip) as archive:
-        for info in archive.infolist():
-            target = archive.extract(info, source)
-            mode = (info.external_attr >> 16) & 0o777
-            if mode:
-                os.chmod(target, mode)
-    shutil.copytree(submission, root / "submission", symlinks=True)
-    (root / "results").mkdir()
-    (root / "submission_metadata.json").write_text(json.dumps({"id": 1, "users": [{"name": "Student"}]}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
-    env.update(AUTOGRADER_ROOT=str(root), PYTHON=sys.executable, HW3_SANDBOX_USER=user)
-    proc = subprocess.run(["bash", str(source / "run_autograder")], cwd="/", env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    return GradescopeRun(root, proc.returncode, proc.stdout, proc.stderr)
-
-
 def grade_attack(entry: Entry, lane: Lane, uploads: Path) -> AttackRun:
     run = AttackRun(entry, lane.user)
     started = time.monotonic()
     upload = run.upload = _upload(entry, uploads / entry.name)
     root = lane.runs_dir / entry.name
     try:
-        if entry.meta.get("symlinks"):
-            gs = _simulate_keeping_symlinks(lane.zip_path, upload, root, lane.user)
-        elif _simulate_takes_user():
-            gs = simulate(lane.zip_path, upload, root, timeout=RUN_TIMEOUT, sandbox_user=lane.user)
-        else:
-            gs = simulate(lane.zip_path, upload, root, timeout=RUN_TIMEOUT)
+        gs = simulate(lane.zip_path, upload, root, timeout=RUN_TIMEOUT, sandbox_user=lane.user, keep_symlinks=bool(entry.meta.get("symlinks")))
         run.survivors_at_return = processes_of_uid(lane.uid)
         snapshot = gs.results_file.read_bytes() if gs.results_file.exists() else b""
         time.sleep(SETTLE_SECONDS)
@@ -258,7 +199,7 @@ def attack_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     lanes_root = Path(tempfile.mkdtemp(prefix="hw3-attack-lanes-"))
     os.chmod(lanes_root, 0o711)
     try:
-        lanes = _make_lanes(base_zip, dist, lanes_root)
+        lanes = _make_lanes(base_zip, lanes_root)
         free: queue.Queue[Lane] = queue.Queue()
         for lane in lanes:
             free.put(lane)

@@ -2,7 +2,6 @@
 nowhere else. Graded through the batch path (forked, sandboxed), as a regrade does."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -6,7 +6,6 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
 
 from autograder.submission import BOM, MAX_SOURCE_BYTES, find_solution_files, normalise_source, stage
 
