@@ -10,6 +10,7 @@ every process of the sandbox user (or, when not root, of the workers' sessions) 
 killed, so nothing the submission started outlives its grading."""
 from __future__ import annotations
 
+import fcntl
 import gc
 import json
 import os
@@ -40,18 +41,49 @@ class SandboxPolicy:
     max_processes: int
     max_file_bytes: int
     output_limit: int
+    lease: int | None = None  # a locked file descriptor: this grading owns the user
 
     @classmethod
     def for_user(cls, user: str, memory_mb: int, cpu_seconds: int, max_processes: int, max_file_mb: int, output_limit_kb: int) -> "SandboxPolicy":
-        """Switch to ``user`` only when grading as root; locally the student's own user runs the worker."""
-        uid = gid = None
+        """Switch to a sandbox user only when grading as root; locally the student's own
+        user runs the worker. As root, the grading leases ``user`` (or, when another
+        grading on this machine holds it, a free numbered sibling), because the end of a
+        grading kills every process of its user."""
+        uid = gid = lease = None
         if os.geteuid() == 0:
+            user, lease = lease_user(user)
             try:
                 entry = pwd.getpwnam(user)
             except KeyError:
+                os.close(lease)
                 raise SandboxError(f"sandbox user {user!r} does not exist: run setup.sh (as root) first") from None
             uid, gid = entry.pw_uid, entry.pw_gid
-        return cls(uid, gid, memory_mb << 20, cpu_seconds, max_processes, max_file_mb << 20, output_limit_kb << 10)
+        return cls(uid, gid, memory_mb << 20, cpu_seconds, max_processes, max_file_mb << 20, output_limit_kb << 10, lease)
+
+
+SIBLINGS = 8  # setup.sh creates USER, USER1 .. USER7
+LEASE_DIR = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"
+
+
+def lease_user(preferred: str) -> tuple[str, int]:
+    """Lock a sandbox user for this grading: ``preferred`` if free, else the first free
+    sibling that exists, else wait for ``preferred``."""
+    candidates = [preferred] + [f"{preferred}{i}" for i in range(1, SIBLINGS)]
+    for name in candidates:
+        if name != preferred:
+            try:
+                pwd.getpwnam(name)
+            except KeyError:
+                continue
+        fd = os.open(os.path.join(LEASE_DIR, f"hw3-sandbox-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return name, fd
+        except BlockingIOError:
+            os.close(fd)
+    fd = os.open(os.path.join(LEASE_DIR, f"hw3-sandbox-{preferred}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return preferred, fd
 
 
 @dataclass(frozen=True)
@@ -421,3 +453,5 @@ class Zygote:
             pass
         if self.policy.uid is not None:
             kill_user_processes(self.policy.uid)
+        if self.policy.lease is not None:
+            os.close(self.policy.lease)  # the user is free for another grading
