@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
     regrade.add_argument("export")
     regrade.add_argument("--out", required=True)
-    regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: two per core)")
+    regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
     regrade.add_argument("--force", action="store_true", help="regrade submissions that already have results")
     args = parser.parse_args(argv)
     layout = KitLayout.here()

@@ -62,7 +62,7 @@ class SandboxSpec:
     max_processes: int
     max_file_mb: int
     output_limit_kb: int
-    slots: int
+    slots_per_core: int
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def _part(reader: _Reader, number: str, defaults: _Reader, modules: tuple[str, .
 
 
 def _sandbox(reader: _Reader) -> SandboxSpec:
-    reader.check_keys({"user", "memory_mb", "cpu_seconds", "max_processes", "max_file_mb", "output_limit_kb", "slots"})
+    reader.check_keys({"user", "memory_mb", "cpu_seconds", "max_processes", "max_file_mb", "output_limit_kb", "slots_per_core"})
     return SandboxSpec(
         user=reader.child("user").string(),
         memory_mb=int(reader.child("memory_mb").number(minimum=64, integer=True)),
@@ -215,7 +215,7 @@ def _sandbox(reader: _Reader) -> SandboxSpec:
         max_processes=int(reader.child("max_processes").number(minimum=1, integer=True)),
         max_file_mb=int(reader.child("max_file_mb").number(minimum=1, integer=True)),
         output_limit_kb=int(reader.child("output_limit_kb").number(minimum=1, integer=True)),
-        slots=int(reader.child("slots").number(minimum=1, integer=True)),
+        slots_per_core=int(reader.child("slots_per_core").number(minimum=1, integer=True)),
     )
 
 

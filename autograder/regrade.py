@@ -203,9 +203,7 @@ def regrade_export(layout: KitLayout, export: Path, out: Path, jobs: int | None 
         for e in entries
         if force or not _complete(results_dir / f"{e.key}.json", config)
     ]
-    # Two slots per core: a slot's trusted side and its worker take turns, so one slot
-    # alone leaves its core idle part of the time.
-    workers = jobs or 2 * (os.cpu_count() or 1)
+    workers = jobs or config.sandbox.slots_per_core * (os.cpu_count() or 1)
     from tqdm import tqdm
 
     with tqdm(total=len(entries), initial=len(entries) - len(todo), unit="submission", file=sys.stderr, disable=None) as bar:

@@ -177,7 +177,7 @@ version: 1
 points_per_part: 4
 defaults: {visibility: visible, timeout: 20}
 modules: [q1_solution]
-sandbox: {user: u, memory_mb: 512, cpu_seconds: 10, max_processes: 8, max_file_mb: 1, output_limit_kb: 1, slots: 1}
+sandbox: {user: u, memory_mb: 512, cpu_seconds: 10, max_processes: 8, max_file_mb: 1, output_limit_kb: 1, slots_per_core: 1}
 parts:
   "1.1":
     title: T
