@@ -6,10 +6,6 @@ from typing import Any
 
 import torch
 
-# What a probe's outcome can be; everything but "ok" fails the test that asked for it.
-STATUSES = ("ok", "error", "import_error", "missing", "timeout", "crashed", "protocol")
-
-
 @dataclass(frozen=True)
 class ProbeRequest:
     """One call into the submission: which probe, on which modules, with which inputs."""
@@ -27,7 +23,7 @@ class ProbeRequest:
 class Observation:
     """What the worker reported, already validated: plain tensors and JSON values only."""
 
-    status: str
+    status: str  # ok | error | import_error | missing | timeout | crashed | protocol
     message: str = ""
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)

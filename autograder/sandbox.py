@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 from autograder import wire
+from autograder.config import SandboxSpec
 from autograder.worker.child import IMPORTED_MARK, serve
 from autograder.worker.filesystem import enter_private_view
 
@@ -61,6 +62,15 @@ class SandboxPolicy:
         return cls(uid, gid, memory_mb << 20, cpu_seconds, max_processes, max_file_mb << 20, output_limit_kb << 10, lease)
 
 
+    @classmethod
+    def from_config(cls, sandbox: SandboxSpec, user: str | None = None) -> "SandboxPolicy":
+        """The limits of grading.yaml. The user may be overridden: a regrade slot passes
+        one, and ``HW3_SANDBOX_USER`` serves local simulations run side by side."""
+        chosen = user or os.environ.get(SANDBOX_USER_ENV) or sandbox.user
+        return cls.for_user(chosen, sandbox.memory_mb, sandbox.cpu_seconds, sandbox.max_processes, sandbox.max_file_mb, sandbox.output_limit_kb)
+
+
+SANDBOX_USER_ENV = "HW3_SANDBOX_USER"
 SIBLINGS = 8  # setup.sh creates USER, USER1 .. USER7
 LEASE_DIR = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"
 
@@ -218,19 +228,7 @@ def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: in
 
 # ------------------------------------------------------------------ zygote side
 
-def _reap(children: dict[int, int | None]) -> None:
-    for pid, status in list(children.items()):
-        if status is None:
-            try:
-                done, raw = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                children[pid] = 0
-                continue
-            if done:
-                children[pid] = raw
-
-
-def _kill_workers(policy: SandboxPolicy, pids: list[int]) -> None:
+def _kill_sessions(pids: list[int]) -> None:
     for pid in pids:
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -241,7 +239,7 @@ def _kill_workers(policy: SandboxPolicy, pids: list[int]) -> None:
 def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
     """The zygote's loop: spawn a worker, finish one, or finish them all."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    children: dict[int, int | None] = {}
+    children: set[int] = set()
     while True:
         try:
             data = control.recv(MAX_CONTROL_MESSAGE)
@@ -263,26 +261,22 @@ def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
                 _worker(policy, command, req_r, resp_w, out_w)
             for fd in (req_r, resp_w, out_w):
                 os.close(fd)
-            children[pid] = None
+            children.add(pid)
             socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [req_w, resp_r, out_r])
             for fd in (req_w, resp_r, out_r):
                 os.close(fd)
         elif op == "finish":
             pid = int(command["pid"])
-            _kill_workers(policy, [pid])
+            _kill_sessions([pid])
             status = None
             if pid in children:
-                if children[pid] is None:
-                    _, status = os.waitpid(pid, 0)
-                else:
-                    status = children[pid]
-                del children[pid]
+                _, status = os.waitpid(pid, 0)
+                children.discard(pid)
             control.send(json.dumps({"status": status}).encode())
         elif op == "finish_all":
-            _kill_workers(policy, [p for p, s in children.items() if s is None])
-            for pid, status in children.items():
-                if status is None:
-                    os.waitpid(pid, 0)
+            _kill_sessions(sorted(children))
+            for pid in children:
+                os.waitpid(pid, 0)
             children.clear()
             if policy.uid is not None:
                 kill_user_processes(policy.uid)
@@ -332,18 +326,17 @@ class WorkerHandle:
                 if fd == self.output:
                     if not chunk:
                         fds = [self.answers]
-                    elif len(output) < output_limit + 1:
-                        output += chunk[: output_limit + 1 - len(output)]
+                    _keep(output, chunk, output_limit)
                     continue
                 if not chunk:
                     return self._result("crashed", answer, output, "", output_limit)
                 answer += chunk
                 body = answer[len(IMPORTED_MARK):] if answer.startswith(IMPORTED_MARK) else answer
-                if expected is None and len(body) >= 8:
-                    size = int.from_bytes(body[:8], "big")
+                if expected is None and len(body) >= wire.FRAME_HEADER:
+                    size = wire.frame_length(body)
                     if size > wire.MAX_MESSAGE_BYTES:
                         return self._result("oversized", answer, output, "sent more data than allowed", output_limit)
-                    expected = len(answer) - len(body) + 8 + size
+                    expected = len(answer) - len(body) + wire.FRAME_HEADER + size
         if expected is not None and len(answer) > expected:
             return self._result("oversized", answer, output, "wrote unexpected data on the answer channel", output_limit)
         self._drain(output, output_limit)
@@ -357,8 +350,7 @@ class WorkerHandle:
             chunk = os.read(self.output, 1 << 16)
             if not chunk:
                 return
-            if len(output) < limit + 1:
-                output += chunk[: limit + 1 - len(output)]
+            _keep(output, chunk, limit)
 
     @staticmethod
     def _result(status: str, answer: bytearray, output: bytearray, detail: str, limit: int) -> CallResult:
@@ -367,7 +359,13 @@ class WorkerHandle:
         text = output[:limit].decode("utf-8", errors="replace")
         if len(output) > limit:
             text += "\n[... output truncated ...]"
-        return CallResult(status, phase, detail, text, body[8:] if status == "answered" else b"")
+        return CallResult(status, phase, detail, text, wire.split_frame(body) if status == "answered" else b"")
+
+
+def _keep(output: bytearray, chunk: bytes, limit: int) -> None:
+    """Keep at most ``limit`` bytes of output, plus one to know that more came."""
+    if len(output) < limit + 1:
+        output += chunk[: limit + 1 - len(output)]
 
 
 class Zygote:
@@ -443,15 +441,16 @@ class Zygote:
 
     def close(self) -> None:
         try:
-            self.finish_all()
+            self.finish_all()  # the zygote sweeps the sandbox user's processes
+            swept = True
         except SandboxError:
-            pass
+            swept = False
         self._control.close()
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
-        if self.policy.uid is not None:
+        if not swept and self.policy.uid is not None:
             kill_user_processes(self.policy.uid)
         if self.policy.lease is not None:
             os.close(self.policy.lease)  # the user is free for another grading

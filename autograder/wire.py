@@ -20,6 +20,7 @@ MAX_TENSORS = 512
 MAX_ELEMENTS = 8 * 1024 * 1024
 MAX_JSON_CHARS = 1024 * 1024
 _LENGTH = struct.Struct("!Q")
+FRAME_HEADER = _LENGTH.size
 
 
 class WireError(ValueError):
@@ -100,6 +101,12 @@ def read_frame(fd: int, limit: int = MAX_MESSAGE_BYTES) -> bytes:
     if size > limit:
         raise WireError(f"frame of {size} bytes exceeds {limit}")
     return read_exact(fd, size)
+
+
+def frame_length(buffer: bytes | bytearray) -> int:
+    """The payload size announced at the start of a frame."""
+    (size,) = _LENGTH.unpack(bytes(buffer[:FRAME_HEADER]))
+    return size
 
 
 def split_frame(buffer: bytes, limit: int = MAX_MESSAGE_BYTES) -> bytes:

@@ -47,12 +47,11 @@ def serve(requests: int, answers: int, submission_dir: str, keep_prefixes: tuple
         run_job(frame[8:], answers, submission_dir, int.from_bytes(frame[:8], "big"), owner)
 
 
-def run_job(payload: bytes, response_fd: int, submission_dir: str, sequence: int = 0, owner: int | None = None) -> None:
+def run_job(payload: bytes, response_fd: int, submission_dir: str, sequence: int, owner: int) -> None:
     """Decode the request, import the modules, run the probe and write one answer.
 
     A process the student's code forked returns here too: it must not answer (nor
-    read the next request), so anything but the worker itself leaves at once."""
-    owner = os.getpid() if owner is None else owner
+    read the next request), so anything but the worker itself (``owner``) leaves at once."""
     inputs, request = wire.decode(payload)
     seed = int(request["seed"])
     modules: dict[str, ModuleType] = {}
