@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,9 @@ def _child(layout: KitLayout, config: GradingConfig, jobs: list[GradeJob], slot:
     """One slot: one zygote, one pytest session over ``jobs``. Never returns."""
     code = 0
     try:
-        from autograder.grading import policy_from, run_suites_many
+        from autograder.grading import run_suites_many
         from autograder.plugin import SubmissionDone
-        from autograder.sandbox import Zygote
+        from autograder.sandbox import SandboxPolicy, Zygote
 
         by_key = {job.key: job for job in jobs}
 
@@ -58,7 +59,7 @@ def _child(layout: KitLayout, config: GradingConfig, jobs: list[GradeJob], slot:
             _write_done(config, by_key[result.key], result.outcomes, result.skipped, result.seconds)
             os.write(report_fd, (result.key + "\n").encode())
 
-        zygote = Zygote.start(policy_from(config, slot_user(config, slot)))
+        zygote = Zygote.start(SandboxPolicy.from_config(config.sandbox, slot_user(config, slot)))
         try:
             run_suites_many(layout, config, {job.key: job.submission for job in jobs}, zygote, done)
         finally:
@@ -117,8 +118,6 @@ def grade_many(
     done: dict[str, JobResult] = {}
     buffers = {fd: b"" for fd, _ in children.values()}
     open_fds = set(buffers)
-    import select
-
     while open_fds:
         ready, _, _ = select.select(list(open_fds), [], [])
         for fd in ready:

@@ -8,21 +8,19 @@ the real worker path) should stay below 0.1; the outputs of known mistakes store
 the fixtures (the hints) should be above 10."""
 from __future__ import annotations
 
-import contextlib
-import io
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 from autograder.compare import tolerance_ratio
 from autograder.config import GradingConfig, load_config
 from autograder.fixture_store import FixtureStore
-from autograder.grading import _pytest_args, policy_from
+from autograder.grading import run_pytest
 from autograder.paths import KitLayout
 from autograder.plugin import GradingHandle
-from autograder.sandbox import Zygote
+from autograder.sandbox import SandboxPolicy, Zygote
 
 STYLES = Path("harness_tests") / "submissions" / "styles"
 STYLE_LIMIT = 0.1
@@ -58,12 +56,8 @@ class CalibrationReport:
         return "\n".join(lines)
 
 
-def _styles(layout: KitLayout) -> dict[str, Path]:
-    """Every style over a copy of the reference, as complete submission folders."""
-    import shutil
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="hw3-calibrate-"))
+def _styles(layout: KitLayout, root: Path) -> dict[str, Path]:
+    """Every style over a copy of the reference, as complete submission folders in ``root``."""
     folders = {"reference": layout.reference_dir}
     for style in sorted((layout.root / STYLES).iterdir()):
         if not style.is_dir():
@@ -82,25 +76,22 @@ def calibrate(layout: KitLayout, config: GradingConfig | None = None) -> Calibra
     for spec in config.tests():
         if spec.tolerance is not None:
             report.tests[spec.number] = TestCalibration(spec.number, spec.tolerance.rtol, spec.tolerance.atol)
-    current = {"style": ""}
-
-    def record(number: str, key: str, ratio: float) -> None:
+    def record(style: str, number: str, key: str, ratio: float) -> None:
         entry = report.tests.get(number)
         if entry is None:
             return
         entry.comparisons += 1
         if ratio > entry.style_ratio:
-            entry.style_ratio, entry.worst_style = ratio, f"{current['style']} ({key})"
+            entry.style_ratio, entry.worst_style = ratio, f"{style} ({key})"
 
-    zygote = Zygote.start(policy_from(config))
+    workdir = Path(tempfile.mkdtemp(prefix="hw3-calibrate-"))
+    zygote = Zygote.start(SandboxPolicy.from_config(config.sandbox))
     try:
-        for name, folder in _styles(layout).items():
-            current["style"] = name
-            handle = GradingHandle(zygote, submissions={name: folder}, on_done=lambda done: None, recorder=record)
-            with contextlib.redirect_stdout(io.StringIO()):
-                pytest.main(_pytest_args(layout, config), plugins=[handle])
+        handle = GradingHandle(zygote, submissions=_styles(layout, workdir), on_done=lambda done: None, recorder=record)
+        run_pytest(layout, config, handle)
     finally:
         zygote.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     store = FixtureStore(layout.fixtures_dir)
     for case_name, meta in store.manifest["cases"].items():
         entry = report.tests.get(meta["test"])

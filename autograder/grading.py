@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -27,18 +25,6 @@ class GradeSummary:
     outcomes: list[TestOutcome]
     results: dict[str, Any]
     table: str
-    pytest_output: str
-
-
-SANDBOX_USER_ENV = "HW3_SANDBOX_USER"
-
-
-def policy_from(config: GradingConfig, user: str | None = None) -> SandboxPolicy:
-    """The sandbox limits of grading.yaml. The user may be overridden (a regrade slot,
-    or ``HW3_SANDBOX_USER`` when several local simulations run side by side)."""
-    s = config.sandbox
-    chosen = user or os.environ.get(SANDBOX_USER_ENV) or s.user
-    return SandboxPolicy.for_user(chosen, s.memory_mb, s.cpu_seconds, s.max_processes, s.max_file_mb, s.output_limit_kb)
 
 
 def _pytest_args(layout: KitLayout, config: GradingConfig) -> list[str]:
@@ -70,22 +56,26 @@ def _pytest_args(layout: KitLayout, config: GradingConfig) -> list[str]:
     ]
 
 
-def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: Zygote) -> tuple[GradingHandle, str, int]:
-    handle = GradingHandle(zygote, submissions={SINGLE: submission})
-    args = _pytest_args(layout, config)
+def run_pytest(layout: KitLayout, config: GradingConfig, handle: GradingHandle) -> tuple[int, str]:
+    """One trusted pytest session for ``handle``'s submissions; its exit code and output."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        code = pytest.main(args, plugins=[handle])
-    return handle, buffer.getvalue(), int(code)
+        code = pytest.main(_pytest_args(layout, config), plugins=[handle])
+    return int(code), buffer.getvalue()
+
+
+def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: Zygote) -> tuple[GradingHandle, str, int]:
+    handle = GradingHandle(zygote, submissions={SINGLE: submission})
+    code, output = run_pytest(layout, config, handle)
+    return handle, output, code
 
 
 def run_suites_many(
     layout: KitLayout, config: GradingConfig, submissions: dict[str, Path], zygote: Zygote, on_done: Callable[[SubmissionDone], None]
 ) -> int:
     """One pytest session over many submissions (a bulk regrade's slot)."""
-    handle = GradingHandle(zygote, submissions=submissions, on_done=on_done)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return int(pytest.main(_pytest_args(layout, config), plugins=[handle]))
+    code, _ = run_pytest(layout, config, GradingHandle(zygote, submissions=submissions, on_done=on_done))
+    return code
 
 
 def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None, user: str | None = None) -> GradeSummary:
@@ -95,7 +85,7 @@ def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None,
     zygote: Zygote | None = None
     try:
         config = load_config(layout.config_file)
-        zygote = Zygote.start(policy_from(config, user))
+        zygote = Zygote.start(SandboxPolicy.from_config(config.sandbox, user))
         handle, output, code = run_suites(layout, config, submission, zygote)
         if code not in (0, 1) and not handle.outcomes:
             raise RuntimeError(f"pytest exited with code {code}:\n{output[-3000:]}")
@@ -103,7 +93,6 @@ def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None,
         results = build_results(outcomes, time.monotonic() - started)
         table = part_table(config, outcomes)
     except Exception as exc:  # the grader's own failure must still produce a results.json
-        output = traceback.format_exc()
         results = harness_failure_results(config, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
         outcomes = []
         table = f"grader error: {type(exc).__name__}: {exc}"
@@ -112,4 +101,4 @@ def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None,
             zygote.close()
     if results_path is not None:
         write_results(results_path, results)
-    return GradeSummary(outcomes, results, table, output)
+    return GradeSummary(outcomes, results, table)

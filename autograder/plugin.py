@@ -7,6 +7,7 @@ sandboxed worker. A bulk regrade runs one session over many submissions: the gra
 tests are then parametrised by submission, and run submission after submission."""
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ class GradingHandle:
     skipped: set[str] = field(default_factory=set)
     submissions: dict[str, Path] = field(default_factory=dict)
     on_done: Callable[[SubmissionDone], None] | None = None
-    recorder: Callable[[str, str, float], None] | None = None
+    # Calibration: (submission, test number, what was compared, tolerance ratio).
+    recorder: Callable[[str, str, str, float], None] | None = None
 
 
 @dataclass
@@ -78,17 +80,13 @@ class GradingSession:
     skipped: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
 
-    def policy(self) -> SandboxPolicy:
-        s = self.config.sandbox
-        return SandboxPolicy.for_user(s.user, s.memory_mb, s.cpu_seconds, s.max_processes, s.max_file_mb, s.output_limit_kb)
-
     def runner_for(self, key: str) -> SubmissionRunner:
         """The runner of ``key``; moving on to another submission finishes the previous one."""
         if self.active is not None and self.active.key == key:
             return self.active.runner
         self.finish_active()
         if self.zygote is None:
-            self.zygote = Zygote.start(self.policy())
+            self.zygote = Zygote.start(SandboxPolicy.from_config(self.config.sandbox))
             self.owns_zygote = True
         support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
         staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid, self.zygote.policy.gid)
@@ -96,17 +94,18 @@ class GradingSession:
         return self.active.runner
 
     def record(self, key: str, outcome: TestOutcome | None, number: str) -> None:
-        target = self.active if self.active is not None and self.active.key == key else None
+        """File an outcome (None: skipped) with its submission: a single grading keeps
+        them on the session, a bulk one on the submission being graded."""
         if key == SINGLE:
-            if outcome is None:
-                self.skipped.add(number)
-            else:
-                self.outcomes[number] = outcome
-        if target is not None and key != SINGLE:
-            if outcome is None:
-                target.skipped.add(number)
-            else:
-                target.outcomes[number] = outcome
+            outcomes, skipped = self.outcomes, self.skipped
+        elif self.active is not None and self.active.key == key:
+            outcomes, skipped = self.active.outcomes, self.active.skipped
+        else:
+            return
+        if outcome is None:
+            skipped.add(number)
+        else:
+            outcomes[number] = outcome
 
     def finish_active(self) -> None:
         """Kill everything the submission started, then report it as done."""
@@ -215,7 +214,8 @@ def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grad
     spec = session.config.test(number)
     runner = session.runner_for(hw3_submission)
     recorder = session.handle.recorder if session.handle is not None else None
-    yield Grader(spec, session.config.part(spec.part), session.store, runner, recorder)
+    bound = functools.partial(recorder, hw3_submission) if recorder is not None else None
+    yield Grader(spec, session.config.part(spec.part), session.store, runner, bound)
 
 
 @pytest.hookimpl(hookwrapper=True)
