@@ -4,7 +4,6 @@ Both are built from an explicit list of what goes in, never from "everything but
 the reference solutions and the hidden fixtures can only enter by being listed."""
 from __future__ import annotations
 
-import io
 import os
 import json
 import zipfile
@@ -122,8 +121,3 @@ def build_student_kit(layout: KitLayout, out: Path) -> Path:
 
 def build_all(layout: KitLayout, out: Path) -> list[Path]:
     return [build_autograder_zip(layout, out), build_student_kit(layout, out)]
-
-
-def zip_names(path: Path) -> list[str]:
-    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as archive:
-        return archive.namelist()

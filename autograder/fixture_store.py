@@ -53,6 +53,7 @@ class FixtureStore:
         except json.JSONDecodeError as exc:
             raise FixtureError(f"{path}: invalid JSON: {exc}") from None
         self._loaded: dict[str, dict[str, torch.Tensor]] = {}
+        self._cases: dict[str, Case] = {}
 
     def _file(self, visibility: str) -> dict[str, torch.Tensor]:
         if visibility not in self._loaded:
@@ -69,6 +70,12 @@ class FixtureStore:
         return self._loaded[visibility]
 
     def case(self, name: str) -> Case:
+        """One case's tensors, assembled once (a bulk regrade asks for each many times)."""
+        if name not in self._cases:
+            self._cases[name] = self._assemble(name)
+        return self._cases[name]
+
+    def _assemble(self, name: str) -> Case:
         meta = self.manifest.get("cases", {}).get(name)
         if meta is None:
             raise FixtureError(f"{self.directory / MANIFEST}: no case named {name!r}")
