@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from autograder.build import build_autograder_zip  # noqa: E402
 from autograder.paths import KitLayout  # noqa: E402
 from harness_tests.corpus import entries, materialise, part_scores  # noqa: E402
-from harness_tests.gradescope_sim import simulate  # noqa: E402
+from harness_tests.gradescope_sim import gradescope_env, install, simulate  # noqa: E402
 
 
 @dataclass
@@ -107,26 +107,6 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> Measure:
     return Measure(time.monotonic() - started, _children_cpu() - cpu0, peak[0], peak[1])
 
 
-def gradescope_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
-    env.update(AUTOGRADER_ROOT=str(root), PYTHON=sys.executable)
-    return env
-
-
-def prepare_root(zip_path: Path, submission: Path, root: Path) -> None:
-    """An unzipped autograder in ``root/source`` with ``submission`` as the upload."""
-    import zipfile
-
-    source = root / "source"
-    source.mkdir(parents=True)
-    with zipfile.ZipFile(zip_path) as archive:
-        for info in archive.infolist():
-            target = archive.extract(info, source)
-            os.chmod(target, ((info.external_attr >> 16) & 0o777) or 0o644)
-    shutil.copytree(submission, root / "submission")
-    (root / "results").mkdir()
-
-
 def synthetic_class(n: int, where: Path) -> list[Path]:
     pool = [("reference", None)] + [(e.key, e) for e in entries("bugs") + entries("styles")]
     folders = []
@@ -154,7 +134,7 @@ def main() -> int:
         baseline = measure([sys.executable, "-c", "import torch, numpy, pytest, yaml"])
         zip_path = build_autograder_zip(KitLayout.here(), work / "dist")
         one_root = work / "one"
-        prepare_root(zip_path, KitLayout.here().reference_dir, one_root)
+        install(zip_path, KitLayout.here().reference_dir, one_root)
         single = measure(["bash", str(one_root / "source" / "run_autograder")], env=gradescope_env(one_root))
         score = json.loads((one_root / "results" / "results.json").read_text())["score"]
 

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import yaml
 
+from autograder import regrade
+from autograder.config import load_config
 from autograder.paths import SOLUTION_FILES, KitLayout
 
 LAYOUT = KitLayout.here()
+CONFIG = load_config(LAYOUT.config_file)
 CORPUS = Path(__file__).resolve().parent / "submissions"
 PARTS = ("1.1", "1.2", "1.3", "1.4", "1.5", "2.1", "3.1", "3.2", "3.3")
 
@@ -54,8 +57,4 @@ def materialise(entry: Entry, target: Path) -> Path:
 
 
 def part_scores(results: dict) -> dict[str, float]:
-    scores = {part: 0.0 for part in PARTS}
-    for test in results["tests"]:
-        part = ".".join(str(test["number"]).split(".")[:2])
-        scores[part] = scores.get(part, 0.0) + float(test["score"])
-    return scores
+    return regrade.part_scores(CONFIG, results)

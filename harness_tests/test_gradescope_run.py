@@ -2,14 +2,13 @@
 template 0/36 with a not-implemented message per part, and results.json is valid."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from harness_tests.corpus import LAYOUT, PARTS, part_scores
-from harness_tests.gradescope_sim import build_zip, simulate
+from harness_tests.gradescope_sim import build_zip, install, run_autograder, simulate
 
 TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "output_format", "tags", "visibility"}
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -79,15 +78,10 @@ def test_missing_file_costs_only_its_modules_parts(autograder_zip: Path, tmp_pat
 
 def test_broken_harness_still_writes_results(autograder_zip: Path, tmp_path: Path) -> None:
     root = tmp_path / "gs"
-    run = simulate(autograder_zip, LAYOUT.reference_dir, root)
-    (root / "results" / "results.json").unlink()
+    install(autograder_zip, LAYOUT.reference_dir, root)
     (root / "source" / "grading.yaml").write_text("version: 1\nparts: [not a mapping\n")
-    import subprocess
-    import sys
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(AUTOGRADER_ROOT=str(root), PYTHON=sys.executable)
-    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0
+    run = run_autograder(root, timeout=300)
+    assert run.returncode == 0
     results = run.results()
     assert results["score"] == 0
     assert "autograder itself failed" in results["output"] and "grading.yaml" in results["output"]
