@@ -99,7 +99,8 @@ def _visible_manifest(layout: KitLayout) -> bytes:
     # Hidden cases keep only their name and visibility: their tests then skip in the kit
     # ("runs on Gradescope only") instead of failing.
     manifest["cases"] = {
-        k: (v if v["visibility"] == "visible" else {"test": v["test"], "visibility": "hidden"}) for k, v in manifest["cases"].items()
+        k: ({f: x for f, x in v.items() if f != "private_seed"} if v["visibility"] == "visible" else {"test": v["test"], "visibility": "hidden"})
+        for k, v in manifest["cases"].items()
     }
     manifest["files"] = {k: v for k, v in manifest["files"].items() if k == FILES["visible"]}
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()

@@ -75,11 +75,28 @@ class FixtureStore:
             self._cases[name] = self._assemble(name)
         return self._cases[name]
 
+    @property
+    def private(self) -> bool:
+        """True where the non-visible fixtures are present (Gradescope, the project), not in
+        the student kit."""
+        try:
+            self._file("hidden")
+        except HiddenFixturesUnavailable:
+            return False
+        return True
+
+    def secret(self) -> str:
+        """Something a student cannot know: the hash of the non-visible fixtures (empty in
+        the kit). Seeds drawn from it cannot be predicted by a submission."""
+        return str(self.manifest.get("files", {}).get(FILES["hidden"], "")) if self.private else ""
+
     def _assemble(self, name: str) -> Case:
         meta = self.manifest.get("cases", {}).get(name)
         if meta is None:
             raise FixtureError(f"{self.directory / MANIFEST}: no case named {name!r}")
-        tensors = self._file(meta["visibility"])
+        # A visible case has a private variant (other inputs, same recipe) for Gradescope.
+        source = "hidden" if meta["visibility"] == "hidden" or ("private_seed" in meta and self.private) else "visible"
+        tensors = self._file(source)
         prefix = f"{name}/"
         roles: dict[str, dict[str, torch.Tensor]] = {"in": {}, "exp": {}, "hint": {}}
         for key, value in tensors.items():

@@ -153,7 +153,8 @@ def test_student_kit_has_template_tests_visible_fixtures_and_readme(built: dict[
 
 def test_student_kit_manifest_details_only_visible_cases(built: dict[str, Path]) -> None:
     """Hidden cases keep their name and visibility only (so their tests skip in the
-    kit); their hints, seeds and tolerances stay out."""
+    kit); their hints, seeds and tolerances stay out, and so does the seed of each visible
+    case's private Gradescope variant."""
     kit = built["student_kit.zip"]
     manifest = json.loads(_read(kit, "fixtures/manifest.json"))
     full = json.loads((LAYOUT.fixtures_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -161,7 +162,8 @@ def test_student_kit_manifest_details_only_visible_cases(built: dict[str, Path])
     assert visible and set(manifest["cases"]) == set(full["cases"])
     for name, meta in manifest["cases"].items():
         if name in visible:
-            assert meta == full["cases"][name]
+            assert "private_seed" in full["cases"][name]
+            assert meta == {k: v for k, v in full["cases"][name].items() if k != "private_seed"}
         else:
             assert meta == {"test": full["cases"][name]["test"], "visibility": "hidden"}
     assert manifest["files"] == {"visible.safetensors": full["files"]["visible.safetensors"]}

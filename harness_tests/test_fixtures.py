@@ -4,7 +4,10 @@ FixtureStore refuses tampered or missing files."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,38 @@ def test_generate_returns_the_manifest_it_writes(regenerated: tuple[Path, dict])
     assert json.loads((out / MANIFEST).read_text(encoding="utf-8")) == returned
 
 
+CPU_VARIANTS = {
+    # What an AVX2-only x86-64 CPU (AMD EPYC before Zen 4, older Intel) runs: torch's AVX2
+    # kernels, MKL's AVX2 code path and oneDNN capped at AVX2.
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"},
+    "this-cpu-best": {},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(CPU_VARIANTS))
+def test_regeneration_does_not_depend_on_the_cpus_kernels(variant: str, tmp_path: Path, manifest: dict) -> None:
+    """Every expected value is computed in float64 and rounded: the bytes must not change
+    with the float32 kernels a CPU picks. Regenerated in a fresh interpreter, because
+    these switches are read when torch loads."""
+    if manifest["torch_version"] != torch.__version__:
+        pytest.skip(f"fixtures were made with torch {manifest['torch_version']}, this is {torch.__version__}")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ATEN_", "MKL_", "ONEDNN_"))}, **CPU_VARIANTS[variant]}
+    subprocess.run([sys.executable, "-c", REGENERATE, str(tmp_path)], env=env, check=True, cwd=LAYOUT.root, timeout=300)
+    for name in ALL_FILES:
+        assert (tmp_path / name).read_bytes() == (COMMITTED / name).read_bytes(), f"{name} differs with the {variant} kernels"
+
+
+REGENERATE = """
+import sys
+from pathlib import Path
+from autograder import fixturegen
+from autograder.config import load_config
+from autograder.paths import KitLayout
+layout = KitLayout.here()
+fixturegen.generate(load_config(layout.config_file), layout.reference_dir, Path(sys.argv[1]))
+"""
+
+
 def test_regenerating_twice_is_deterministic(config: GradingConfig, regenerated: tuple[Path, dict], tmp_path: Path) -> None:
     out, _ = regenerated
     fixturegen.generate(config, LAYOUT.reference_dir, tmp_path)
@@ -102,16 +137,36 @@ def test_every_file_records_the_torch_version(manifest: dict) -> None:
 
 
 def test_visible_and_hidden_cases_live_in_different_files(manifest: dict) -> None:
+    """The kit's file holds visible cases only; the non-visible file holds the hidden cases
+    and, for each visible case, its private Gradescope variant (another seed)."""
     keys = {vis: _keys(COMMITTED / name) for vis, name in FILES.items()}
     for visibility, names in keys.items():
         assert names, f"{FILES[visibility]} is empty"
-        for key in names:
-            case = key.split("/", 1)[0]
-            assert manifest["cases"][case]["visibility"] == visibility, f"{key} is in {FILES[visibility]}"
+    for key in keys["visible"]:
+        assert manifest["cases"][key.split("/", 1)[0]]["visibility"] == "visible", f"{key} is in {FILES['visible']}"
     for case, meta in manifest["cases"].items():
-        holder = FILES[meta["visibility"]]
-        assert any(k.startswith(case + "/") for k in keys[meta["visibility"]]), f"{case} has no tensors in {holder}"
+        assert any(k.startswith(case + "/") for k in keys["hidden"]), f"{case} has no tensors in {FILES['hidden']}"
+        if meta["visibility"] == "visible":
+            assert any(k.startswith(case + "/") for k in keys["visible"]), f"{case} has no tensors in {FILES['visible']}"
+            assert meta["private_seed"] == fixturegen.case_seed(case + fixturegen.PRIVATE_SUFFIX) != meta["seed"]
+        else:
+            assert "private_seed" not in meta
     assert {"visible", "hidden"} == {meta["visibility"] for meta in manifest["cases"].values()}
+
+
+def test_gradescope_grades_visible_tests_on_inputs_the_kit_does_not_hold(copy: Path) -> None:
+    with_private = FixtureStore(copy)
+    assert with_private.private and with_private.secret()
+    (copy / FILES["hidden"]).unlink()
+    kit = FixtureStore(copy)
+    assert not kit.private and kit.secret() == ""
+    for name, meta in with_private.manifest["cases"].items():
+        if meta["visibility"] != "visible":
+            continue
+        private, local = with_private.case(name), kit.case(name)
+        assert set(private.inputs) == set(local.inputs), name
+        differing = [k for k in private.inputs if k.startswith(("critic.", "model.")) or private.inputs[k].numel() > 1]
+        assert all(not torch.equal(private.inputs[k], local.inputs[k]) for k in differing if not k.startswith(("critic.", "model.")))
 
 
 def test_every_graded_test_with_a_tolerance_has_cases(manifest: dict, config: GradingConfig) -> None:
@@ -143,8 +198,10 @@ def copy(tmp_path: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize(("visibility", "case"), [("visible", "bernoulli_basic"), ("hidden", "bernoulli_hidden")])
+@pytest.mark.parametrize(("visibility", "case"), [("visible", "bernoulli_basic"), ("hidden", "bernoulli_hidden"), ("hidden", "bernoulli_basic")])
 def test_tampered_byte_raises_fixture_error_naming_the_file(copy: Path, visibility: str, case: str) -> None:
+    if visibility == "visible":
+        (copy / FILES["hidden"]).unlink()  # the kit: visible cases come from the visible file
     path = copy / FILES[visibility]
     data = bytearray(path.read_bytes())
     data[len(data) - 5] ^= 0x01  # one bit of one stored value
@@ -156,6 +213,7 @@ def test_tampered_byte_raises_fixture_error_naming_the_file(copy: Path, visibili
 
 
 def test_tampered_manifest_hash_raises(copy: Path) -> None:
+    (copy / FILES["hidden"]).unlink()  # the kit: visible cases come from the visible file
     manifest = json.loads((copy / MANIFEST).read_text())
     manifest["files"][FILES["visible"]] = "0" * 64
     (copy / MANIFEST).write_text(json.dumps(manifest))
@@ -175,6 +233,7 @@ def test_hidden_fixtures_absent(copy: Path) -> None:
 
 def test_visible_fixtures_absent_is_a_plain_fixture_error(copy: Path) -> None:
     (copy / FILES["visible"]).unlink()
+    (copy / FILES["hidden"]).unlink()
     with pytest.raises(FixtureError) as info:
         FixtureStore(copy).case("bernoulli_basic")
     assert not isinstance(info.value, HiddenFixturesUnavailable)
