@@ -3,7 +3,9 @@ tensors back, and turn every way a worker can fail into an Observation."""
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
+from collections import OrderedDict
 import site
 import sys
 from pathlib import Path
@@ -34,20 +36,43 @@ def substitute_source(name: str) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
+class PayloadCache:
+    """Encoded requests by content, least recently used first out, within a byte budget:
+    a regrade reuses the fixture-based ones, while per-submission inputs pass through."""
+
+    def __init__(self, budget_bytes: int = 64 << 20) -> None:
+        self.budget = budget_bytes
+        self._entries: OrderedDict[tuple, tuple[bytes, tuple[str, ...]]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple) -> tuple[bytes, tuple[str, ...]] | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple, entry: tuple[bytes, tuple[str, ...]]) -> None:
+        self._entries[key] = entry
+        self._bytes += len(entry[0])
+        while self._bytes > self.budget and len(self._entries) > 1:
+            _, (old, _) = self._entries.popitem(last=False)
+            self._bytes -= len(old)
+
+
 class SubmissionRunner:
     """Runs probes against one staged submission through the zygote."""
 
-    def __init__(self, zygote: Zygote, staged: StagedSubmission, payload_cache: dict[tuple, tuple[bytes, tuple[str, ...]]] | None = None) -> None:
+    def __init__(self, zygote: Zygote, staged: StagedSubmission, payload_cache: "PayloadCache | None" = None) -> None:
         self.zygote = zygote
         self.staged = staged
         self._prefixes = interpreter_prefixes()
         self._module_failures: dict[str, Observation] = {}
-        # One worker serves every module; a worker holding substituted (correct) callees
-        # serves only the probes that asked for some.
+        # Workers by kind: visible and non-visible probes never share one (nor its scratch),
+        # and one holding substituted (correct) callees serves only the probes that ask.
         self._workers: dict[tuple[str, ...], WorkerHandle] = {}
         self._sequence = 0
         # Requests do not depend on the submission: a bulk regrade encodes each once.
-        self._payloads: dict[tuple, tuple[bytes, tuple[str, ...]]] = payload_cache if payload_cache is not None else {}
+        self._payloads = payload_cache if payload_cache is not None else PayloadCache()
 
     def close(self) -> None:
         """End every worker and everything the submission started."""
@@ -63,14 +88,12 @@ class SubmissionRunner:
             if module in self._module_failures:
                 return self._module_failures[module]
         payload, substituted = self._payload(request)
-        # Two workers per submission: one for the student's own code, one for probes that
-        # carry correct callees (their messages are redacted, see ``redact``).
-        substituted = ("substituted",) if substituted else ()
-        observation, fresh = self._attempt(payload, substituted, request.timeout)
+        key = ("visible" if request.visible else "private",) + (("substituted",) if substituted else ())
+        observation, fresh = self._attempt(payload, key, request.timeout)
         if not fresh and observation.phase == "import" and observation.status in ("crashed", "protocol", "timeout"):
             # A reused worker that died before this probe even started (something an
             # earlier probe left behind): not this module's import, so try once afresh.
-            observation, fresh = self._attempt(payload, substituted, request.timeout)
+            observation, fresh = self._attempt(payload, key, request.timeout)
         if observation.phase == "import" and not observation.ok and fresh:
             for module in request.modules:
                 self._module_failures[module] = observation
@@ -104,21 +127,27 @@ class SubmissionRunner:
         return observation, fresh
 
     def _payload(self, request: ProbeRequest) -> tuple[bytes, tuple[str, ...]]:
+        digest = hashlib.sha256()
+        for name, tensor in sorted(request.inputs.items()):
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
+            digest.update(tensor.detach().contiguous().numpy().tobytes())
         cache_key = (
             request.probe,
             request.modules,
             json.dumps(request.params, sort_keys=True),
             request.seed,
             tuple(sorted(request.substitutes.items())),
-            tuple((name, id(tensor)) for name, tensor in sorted(request.inputs.items())),
+            digest.hexdigest(),
         )
-        if cache_key not in self._payloads:
+        cached = self._payloads.get(cache_key)
+        if cached is None:
             params = dict(request.params)
             sources = {attr: substitute_source(src) for attr, src in request.substitutes.items()}
             params["substitutes"] = {attr: src for attr, src in sources.items() if src is not None}
             header: dict[str, Any] = {"probe": request.probe, "modules": list(request.modules), "params": params, "seed": request.seed}
-            self._payloads[cache_key] = (wire.encode(request.inputs, header), tuple(sorted(params["substitutes"])))
-        return self._payloads[cache_key]
+            cached = (wire.encode(request.inputs, header), tuple(sorted(params["substitutes"])))
+            self._payloads.put(cache_key, cached)
+        return cached
 
     @staticmethod
     def _interpret(status: str, phase: str, detail: str, output: str, answer: bytes, sequence: int) -> Observation:

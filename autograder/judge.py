@@ -3,7 +3,7 @@ turn an Observation into pass, or a failure message a student can act on."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import pytest
@@ -41,7 +41,21 @@ class Grader:
     runner: Any  # SubmissionRunner; typed loosely so tests can fake it
     # Calibration hook: (test number, what was compared, tolerance ratio) per comparison.
     recorder: Callable[[str, str, float], None] | None = None
+    # What a submission cannot know (see FixtureStore.secret), mixed with its own digest.
+    secret: str = ""
+    # Correct callees (attribute -> substitute) for a caller's second chance, see plugin.
+    fallback: dict[str, str] = field(default_factory=dict)
     _probes: int = 0
+
+    def with_fallback(self, substitutes: dict[str, str]) -> "Grader":
+        """The same test again, with correct callees, from the same probe seeds."""
+        return replace(self, fallback=dict(substitutes), _probes=0)
+
+    def rng(self, label: str) -> torch.Generator:
+        """A generator for inputs drawn per submission: the same submission always gets the
+        same draw (a regrade repeats its grade), but no submission can predict it."""
+        digest = hashlib.sha256(f"{self.secret}/{self.spec.number}/{label}".encode()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "big") >> 1)
 
     @property
     def reveal(self) -> bool:
@@ -67,7 +81,6 @@ class Grader:
         inputs: dict[str, torch.Tensor],
         *,
         call: str,
-        substitutes: dict[str, str] | None = None,
     ) -> Observation:
         """Run one probe in a fresh worker; any failure of the worker fails the test.
 
@@ -75,7 +88,7 @@ class Grader:
         seed = int.from_bytes(hashlib.sha256(f"{self.spec.number}/{self._probes}".encode()).digest()[:4], "big")
         self._probes += 1
         params = {"module": self.part.module, **params}
-        request = ProbeRequest(probe, (self.part.module,), params, inputs, seed, self.spec.timeout, substitutes or {})
+        request = ProbeRequest(probe, (self.part.module,), params, inputs, seed, self.spec.timeout, dict(self.fallback), visible=not self.spec.hidden)
         observation = self.runner.run(request)
         if not observation.ok:
             verb = STATUS_TEXT.get(observation.status, observation.status)
@@ -106,12 +119,14 @@ class Grader:
         hints: Sequence[Hint] = (),
         scalar: bool = False,
         tolerance: Tolerance | None = None,
-        missing_is_zero: bool = False,
+        check_dtype: bool = False,
     ) -> None:
-        """``missing_is_zero``: a gradient that never reached a parameter counts as zero."""
+        """Compare one returned tensor. A gradient (``grad.*``) that never arrived counts
+        as zero, so its message says that nothing reaches that input."""
         actual = observation.tensors.get(key)
         info = observation.values.get(key, {"type": "nothing"})
-        if actual is None and missing_is_zero:
+        gradient = key.startswith("grad.")
+        if actual is None and gradient:
             actual, info = torch.zeros_like(expected), {"type": "Tensor"}
         self._record(key, actual, expected, tolerance)
         message = check_tensor(
@@ -122,6 +137,8 @@ class Grader:
             reveal=self.reveal,
             scalar=scalar,
             hints=hints,
+            check_dtype=check_dtype,
+            gradient=gradient,
         )
         if message is not None:
             raise self.fail(f"{what}\n  {message}")

@@ -17,6 +17,9 @@ class ProbeRequest:
     seed: int
     timeout: float
     substitutes: dict[str, str] = field(default_factory=dict)
+    # Probes of visible and non-visible tests never share a worker, so nothing of a
+    # non-visible test's inputs can reach a visible test's output.
+    visible: bool = True
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def test_results_json_scores_and_messages(run) -> None:
     assert crashed["status"] == "failed" and crashed["score"] == 0
     assert crashed["output"].startswith("internal grader error (KeyError)")
     assert "surprise" in crashed["output"] and "Traceback" not in crashed["output"]
-    assert crashed["visibility"] == "hidden"
+    assert crashed["visibility"] == "after_due_date"  # grading.yaml's one setting for non-visible tests
 
     plain = tests["1.2.1"]
     assert plain["score"] == 0 and plain["output"].startswith("internal grader error (AssertionError)")
@@ -175,3 +175,54 @@ def test_values(grader):
     outcome.assert_outcomes(passed=2)
     tests = _tests(path)
     assert tests["1.1.1"]["score"] == 1 and tests["1.1.2"]["score"] == 2
+
+
+FALLBACK_FILE = '''
+import pytest
+from autograder.judge import Grader, GradingFailure
+
+@pytest.fixture
+def grader(request):
+    from autograder.config import load_config
+    config = load_config(__import__("pathlib").Path(request.config.getoption("--grading-config")))
+    spec = config.test(request.node.get_closest_marker("graded").args[0])
+    return Grader(spec, config.part(spec.part), store=None, runner=None)
+
+CALLS = []
+
+@pytest.mark.graded("1.5.1")
+@pytest.mark.callee_fallback(log_likelihood_normal="log_likelihood_normal")
+def test_rescued(grader):
+    CALLS.append(dict(grader.fallback))
+    if not grader.fallback:
+        raise GradingFailure("own callee: wrong")
+
+@pytest.mark.graded("1.5.2")
+@pytest.mark.callee_fallback(log_likelihood_normal="log_likelihood_normal")
+def test_fails_both_ways(grader):
+    raise GradingFailure("first failure" if not grader.fallback else "second failure")
+
+@pytest.mark.graded("1.5.3")
+@pytest.mark.callee_fallback(log_likelihood_normal="log_likelihood_normal")
+def test_passes_first(grader):
+    assert not grader.fallback
+
+@pytest.mark.graded("1.5.4")
+@pytest.mark.callee_fallback(log_likelihood_normal="no_such_substitute")
+def test_no_substitute_available(grader):
+    raise GradingFailure("own callee only")
+
+def test_calls_were_in_order():
+    assert CALLS == [{}, {"log_likelihood_normal": "log_likelihood_normal"}]
+'''
+
+
+def test_callee_fallback_only_adds_points_and_shows_the_students_own_failure(run) -> None:
+    outcome, path = run(FALLBACK_FILE)
+    outcome.assert_outcomes(passed=3, failed=2)
+    tests = _tests(path)
+    assert tests["1.5.1"]["status"] == "passed" and "correct log_likelihood_normal in place of yours" in tests["1.5.1"]["output"]
+    assert tests["1.5.2"]["status"] == "failed" and tests["1.5.2"]["output"] == "first failure"
+    assert tests["1.5.3"]["status"] == "passed" and tests["1.5.3"]["output"] == "Passed."
+    # Where no correct callee ships (the student kit), the student's own verdict stands.
+    assert tests["1.5.4"]["status"] == "failed" and tests["1.5.4"]["output"] == "own callee only"
