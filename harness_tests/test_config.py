@@ -128,7 +128,8 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str, tuple[str, ...]]]
     "part points do not add up": (lambda d: _set(d, (*T111, "points"), 2), "parts.1.1.tests", ("add up to 5", "worth 4")),
     "part points short": (lambda d: _delete(d, ("parts", "3.2", "tests", "3.2.3")), "parts.3.2.tests", ("add up to 3", "worth 4")),
     "empty part": (lambda d: _set(d, ("parts", "3.2", "tests"), {}), "parts.3.2.tests", ("at least one test",)),
-    "bad visibility": (lambda d: _set(d, (*T111, "visibility"), "secret"), "parts.1.1.tests.1.1.1.visibility", ("must be one of", "'secret'")),
+    "visible not a boolean": (lambda d: _set(d, (*T111, "visible"), "no"), "parts.1.1.tests.1.1.1.visible", ("expected true or false", "'no'")),
+    "per-test visibility is not a key": (lambda d: _set(d, (*T111, "visibility"), "hidden"), "parts.1.1.tests.1.1.1", ("unknown key", "visibility")),
     "number not starting with its part": (
         lambda d: d["parts"]["1.1"]["tests"].__setitem__("1.2.9", d["parts"]["1.1"]["tests"].pop("1.1.1")),
         "parts.1.1.tests.1.2.9",
@@ -175,7 +176,7 @@ def test_duplicate_numbers_across_parts(data: dict[str, Any], tmp_path: Path) ->
 MINIMAL = """\
 version: 1
 points_per_part: 4
-defaults: {visibility: visible, timeout: 20}
+defaults: {non_visible: after_due_date, timeout: 20}
 modules: [q1_solution]
 sandbox: {user: u, memory_mb: 512, cpu_seconds: 10, max_processes: 8, max_file_mb: 1, output_limit_kb: 1, slots_per_core: 1}
 parts:
@@ -189,9 +190,10 @@ parts:
 
 def test_minimal_config_loads(tmp_path: Path) -> None:
     path = tmp_path / "grading.yaml"
-    path.write_text(MINIMAL + '      "1.1.1": {name: a, points: 2}\n      "1.1.2": {name: b, points: 2, visibility: hidden}\n')
+    path.write_text(MINIMAL + '      "1.1.1": {name: a, points: 2}\n      "1.1.2": {name: b, points: 2, visible: false}\n')
     config = load_config(path)
     assert config.total_points == 4 and [t.hidden for t in config.tests()] == [False, True]
+    assert [t.visibility for t in config.tests()] == ["visible", "after_due_date"]
     assert config.test("1.1.1").timeout == 20 and config.test("1.1.1").tolerance is None
 
 
@@ -213,10 +215,23 @@ def test_test_numbered_as_its_part_is_accepted(tmp_path: Path) -> None:
     assert load_config(path).test("1.1").points == 4
 
 
-def test_bad_default_visibility_names_the_defaults_key(data: dict[str, Any], tmp_path: Path) -> None:
-    data["defaults"]["visibility"] = "secret"
+def test_bad_non_visible_setting_names_the_defaults_key(data: dict[str, Any], tmp_path: Path) -> None:
+    data["defaults"]["non_visible"] = "visible"
     path = _write(tmp_path, data)
-    _assert_names(_error(path), path, "defaults.visibility", "'secret'")
+    _assert_names(_error(path), path, "defaults.non_visible", "'visible'", "after_due_date")
+
+
+@pytest.mark.parametrize("setting", ["after_due_date", "after_published", "hidden"])
+def test_one_setting_decides_how_every_non_visible_test_shows(data: dict[str, Any], tmp_path: Path, setting: str) -> None:
+    data["defaults"]["non_visible"] = setting
+    config = load_config(_write(tmp_path, data))
+    shown = {t.visibility for t in config.tests() if t.hidden}
+    assert shown == {setting}
+    assert all(t.visibility == "visible" for t in config.tests() if not t.hidden)
+
+
+def test_non_visible_tests_show_after_the_due_date_by_default(real: GradingConfig) -> None:
+    assert {t.visibility for t in real.tests() if t.hidden} == {"after_due_date"}
 
 
 def test_yaml_exponent_without_dot_is_a_string_and_is_rejected(tmp_path: Path) -> None:
