@@ -76,8 +76,13 @@ def check_tensor(
     reveal: bool,
     scalar: bool = False,
     hints: Sequence[Hint] = (),
+    check_dtype: bool = False,
+    gradient: bool = False,
 ) -> str | None:
-    """None when ``actual`` matches; otherwise the message a student can act on."""
+    """None when ``actual`` matches; otherwise the message a student can act on.
+
+    The dtype is judged only when ``check_dtype`` (one test per part does): values are
+    compared whatever the float dtype, so a float64 result costs one test, not a part."""
     if actual is None or info.get("type") != "Tensor":
         got = info.get("type", "nothing")
         return f"expected a torch.Tensor, got {got}" + (f" ({info['repr']})" if reveal and "repr" in info else "") + "."
@@ -88,8 +93,10 @@ def check_tensor(
     if actual.shape != expected.shape:
         allowed = "() or (1,)" if scalar else shape_str(expected.shape)
         return f"shape: expected {allowed}, got {shape_str(actual.shape)}." + _shape_hint(tuple(actual.shape), tuple(expected.shape))
-    if actual.dtype != expected.dtype:
-        return f"dtype: expected {str(expected.dtype).replace('torch.', '')}, got {str(actual.dtype).replace('torch.', '')}. Hint: keep the computation in the inputs' dtype."
+    if check_dtype and actual.dtype != expected.dtype:
+        return f"dtype: expected {_dtype(expected)}, got {_dtype(actual)}. Hint: keep the computation in the inputs' dtype."
+    if not actual.is_floating_point():
+        return f"dtype: expected a floating-point tensor, got {_dtype(actual)}. Hint: do not round or compare; keep float arithmetic."
     bad = ~torch.isfinite(actual) & torch.isfinite(expected)
     if bool(bad.any()):
         first = _index(int(bad.flatten().nonzero()[0]), actual.shape)
@@ -97,7 +104,7 @@ def check_tensor(
         return (
             f"values: got {'/'.join(kinds)} in {int(bad.sum())} of {actual.numel()} element(s), first at index {first}."
             " Hint: a log of 0 or of a negative number, a division by zero, or an overflowing exp (use the max trick / clamp)."
-            + _hint_text(actual, expected, tolerance, hints)
+            + _hint_text(actual, expected, tolerance, hints, gradient)
         )
     if _close(actual, expected, tolerance):
         return None
@@ -114,20 +121,36 @@ def check_tensor(
         )
     else:
         message += " (hidden test: expected values are not shown)."
-    return message + _hint_text(actual, expected, tolerance, hints)
+    return message + _hint_text(actual, expected, tolerance, hints, gradient)
 
 
-def _hint_text(actual: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, hints: Sequence[Hint]) -> str:
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).replace("torch.", "")
+
+
+ZERO_GRADIENT_HINT = (
+    " Hint: no gradient arrives here (it is zero everywhere): something on the way is detached or not"
+    " differentiable (.detach(), .item(), .data, torch.no_grad(), numpy, or a sample drawn with .sample() instead of .rsample())."
+)
+
+
+def _hint_text(actual: torch.Tensor, expected: torch.Tensor, tolerance: Tolerance, hints: Sequence[Hint], gradient: bool = False) -> str:
+    a, e = actual.double(), expected.double()
     for hint in hints:
-        if hint.output.shape == actual.shape and _close(actual, hint.output.to(actual.dtype), tolerance):
+        if hint.output.shape == actual.shape and _close(a, hint.output.double(), tolerance):
             return f" Hint: {hint.text}"
-    if expected.abs().max() > 0 and _close(actual, -expected, tolerance):
+    if gradient and bool((a == 0).all()) and bool((e != 0).any()):
+        return ZERO_GRADIENT_HINT
+    if bool((e.abs() > 0).any()) and _close(a, -e, tolerance):
         return " Hint: your value has the opposite sign."
-    ratio = actual.double() / expected.double()
-    if expected.numel() > 1 and bool(torch.isfinite(ratio).all()) and float(ratio.std()) < 1e-3 * max(abs(float(ratio.mean())), 1e-12):
-        return f" Hint: your values are {float(ratio.mean()):.4g} times the expected ones (a sum where a mean belongs, or the reverse, or a missing factor?)."
+    if expected.numel() > 1 and bool((e != 0).all()):
+        ratio = a / e
+        mean = float(ratio.mean())
+        # Only a clear, shared factor is worth naming: not 1 (that is an offset or noise) nor 0.
+        if bool(torch.isfinite(ratio).all()) and abs(mean) > 1e-2 and abs(mean - 1.0) > 1e-2 and float(ratio.std()) < 1e-3 * abs(mean):
+            return f" Hint: your values are {mean:.4g} times the expected ones (a sum where a mean belongs, or the reverse, or a missing factor?)."
     if expected.numel() > 1:
-        offset = actual.double() - expected.double()
+        offset = a - e
         if float(offset.std()) < 1e-4 * (1 + float(offset.abs().mean())) and float(offset.abs().mean()) > tolerance.atol:
             return " Hint: your values differ from the expected ones by the same constant everywhere (a missing or extra constant term?)."
     return ""

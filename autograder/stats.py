@@ -19,9 +19,9 @@ def _where(grader: Any, index: int, count: int) -> str:
     return f" (distribution pair {index + 1} of {count})" if grader.reveal else ""
 
 
-def check_mean(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, variance: torch.Tensor, *, what: str, hint: str) -> None:
+def check_mean(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, variance: torch.Tensor, *, what: str, hint: str, label: str = "true KL") -> None:
     """Each row of ``estimates`` holds i.i.d. draws whose mean must be ``truth`` and
-    whose variance is known exactly (``variance``)."""
+    whose variance is known (``variance``)."""
     estimates = estimates.double()
     repeats = estimates.shape[1]
     mean = estimates.mean(dim=1)
@@ -29,12 +29,12 @@ def check_mean(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, varian
     worst = int(z.abs().argmax())
     if not bool(torch.isfinite(z).all()) or float(z.abs().max()) > MEAN_BOUND:
         detail = (
-            f": mean of {repeats} estimates {float(mean[worst]):.5g}, true KL {float(truth[worst]):.5g}, "
+            f": mean of {repeats} draws {float(mean[worst]):.5g}, {label} {float(truth[worst]):.5g}, "
             f"{float(z[worst]):+.1f} standard errors off{_where(grader, worst, len(z))}"
             if grader.reveal
-            else f": the average of your estimates is more than {MEAN_BOUND:g} standard errors away from the true value (hidden test)"
+            else f": the average is more than {MEAN_BOUND:g} standard errors away from the true value (hidden test)"
         )
-        raise grader.fail(f"{what} is biased{detail}. Hint: {hint}")
+        raise grader.fail(f"{what}: wrong mean{detail}. Hint: {hint}")
 
 
 def check_variance(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, variance: torch.Tensor, *, what: str, hint: str) -> None:
@@ -49,12 +49,12 @@ def check_variance(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, va
     if not bool(torch.isfinite(z).all()) or float(z.abs().max()) > VARIANCE_BOUND:
         ratio = float(sample_var[worst] / variance[worst])
         detail = (
-            f": variance of {repeats} estimates {float(sample_var[worst]):.5g}, expected {float(variance[worst]):.5g} "
+            f": variance of {repeats} draws {float(sample_var[worst]):.5g}, expected {float(variance[worst]):.5g} "
             f"(ratio {ratio:.3g}){_where(grader, worst, len(z))}"
             if grader.reveal
-            else f": the spread of your estimates does not match a correct estimator (ratio {ratio:.2g} to the expected variance; hidden test)"
+            else f": the spread does not match a correct estimator (ratio {ratio:.2g} to the expected variance; hidden test)"
         )
-        raise grader.fail(f"{what} has the wrong variance{detail}. Hint: {hint}")
+        raise grader.fail(f"{what}: wrong variance{detail}. Hint: {hint}")
 
 
 def check_expected_value(grader: Any, samples: torch.Tensor, mean: float, variance: float, *, what: str, hints: list[tuple[float, str]]) -> None:
@@ -69,3 +69,13 @@ def check_expected_value(grader: Any, samples: torch.Tensor, mean: float, varian
         hint = f" Hint: {nearest[1]}" if nearest is not None and abs(nearest[0] - observed) < abs(mean - observed) else ""
         detail = f"observed {observed:.4g}, expected {mean:.4g} ({z:+.1f} standard errors)" if grader.reveal else f"more than {MEAN_BOUND:g} standard errors from the expected value (hidden test)"
         raise grader.fail(f"{what}: {detail}.{hint}")
+
+
+def check_mean_sampled(grader: Any, draws: torch.Tensor, truth: torch.Tensor, *, what: str, hint: str, label: str) -> None:
+    """Like ``check_mean`` with the variance estimated from the draws themselves (for a
+    gradient, whose spread depends on the style); a floor keeps a spread of zero finite."""
+    variance = draws.double().var(dim=1).clamp_min(VARIANCE_FLOOR)
+    check_mean(grader, draws, truth, variance, what=what, hint=hint, label=label)
+
+
+VARIANCE_FLOOR = 1e-6

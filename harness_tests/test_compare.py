@@ -14,8 +14,9 @@ TOL = Tolerance(rtol=1e-5, atol=1e-4, why="test")
 INFO = {"type": "Tensor"}
 
 
-def check(actual, expected, *, reveal=True, scalar=False, hints=(), info=INFO, tolerance=TOL):
-    return check_tensor(actual, info, expected, tolerance=tolerance, reveal=reveal, scalar=scalar, hints=hints)
+def check(actual, expected, *, reveal=True, scalar=False, hints=(), info=INFO, tolerance=TOL, check_dtype=True, gradient=False):
+    return check_tensor(actual, info, expected, tolerance=tolerance, reveal=reveal, scalar=scalar, hints=hints,
+                        check_dtype=check_dtype, gradient=gradient)
 
 
 @pytest.fixture
@@ -220,6 +221,30 @@ def test_shape_str_and_describe_args() -> None:
     assert shape_str(torch.Size([2, 3])) == "(2, 3)"
     text = describe_args({"mu": torch.zeros(2, 3), "n": torch.zeros(1, dtype=torch.int64)}, ["mu", "n"])
     assert text == "mu: (2, 3) float32, n: (1,) int64"
+
+
+def test_values_are_judged_whatever_the_float_dtype_unless_asked(expected: torch.Tensor) -> None:
+    """The dtype belongs to one test of a part: elsewhere float64 values are compared as values."""
+    assert check(expected.double(), expected, check_dtype=False) is None
+    message = check((expected * 3).double(), expected, check_dtype=False)
+    assert message is not None and message.startswith("values:")
+    integer = check(expected.round().long(), expected, check_dtype=False)
+    assert integer is not None and integer.startswith("dtype:") and "floating-point" in integer
+
+
+def test_ratio_hint_only_for_a_meaningful_factor(expected: torch.Tensor) -> None:
+    """Neither "1 times" (an offset or noise) nor "0 times" (nothing came through) is a factor."""
+    near = expected * (1 + 5e-4)
+    for actual in (near, torch.zeros_like(expected)):
+        message = check(actual, expected)
+        assert message is not None and "times the expected" not in message, message
+    assert "3 times the expected" in (check(expected * 3, expected) or "")
+
+
+def test_zero_gradient_gets_its_own_hint(expected: torch.Tensor) -> None:
+    message = check(torch.zeros_like(expected), expected, gradient=True)
+    assert message is not None and "no gradient arrives here" in message and "detach" in message
+    assert "no gradient" not in (check(torch.zeros_like(expected), expected) or "")
 
 
 def test_message_is_a_single_line_of_plain_text(expected: torch.Tensor) -> None:

@@ -25,48 +25,24 @@ class TinyEncoder(nn.Module):
         return self.fc(torch.relu(self.proj(h)))
 
 
-class MLPCritic(nn.Module):
-    """A generic smooth critic for the value of ``vf_wasserstein_distance``."""
+class Critic(nn.Module):
+    """``f(x) = v . tanh(W x + b) + s + w . x + 0.5 c ||x - m||^2`` on flattened ``x``.
+
+    Every critic of the tests is this one class: its parameters make it a smooth random
+    network, a linear function (``W = 0, c = 0``: gradient ``w`` everywhere) or a
+    quadratic bowl (``W = 0, w = 0``: gradient ``c (x - m)``), drawn anew for every
+    submission, so a submission can recognise neither the kind nor the expected penalty
+    by type, name or constant."""
 
     def __init__(self, in_features: int, hidden: int = 16):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.hidden = nn.Linear(in_features, hidden)
+        self.out = nn.Linear(hidden, 1)
+        self.linear = nn.Linear(in_features, 1, bias=False)
+        self.curvature = nn.Parameter(torch.zeros(()))
+        self.centre = nn.Parameter(torch.zeros(in_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class LinearCritic(nn.Module):
-    """``f(x) = <w, x> + b``: its gradient is ``w`` everywhere, so the penalty is
-    ``max(0, ||w|| - 1)^2`` whatever ``t`` is."""
-
-    def __init__(self, in_features: int):
-        super().__init__()
-        self.flatten = nn.Flatten()
-        self.linear = nn.Linear(in_features, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.flatten(x))
-
-
-class QuadraticCritic(nn.Module):
-    """``f(x) = 0.5 * c * ||x||^2``: the gradient norm at ``x_hat`` is ``c * ||x_hat||``,
-    which crosses 1 along the segment, separating one- from two-sided penalties and
-    per-sample from per-element interpolation."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * self.scale * x.reshape(x.shape[0], -1).pow(2).sum(dim=1, keepdim=True)
-
-
-def build_critic(kind: str, in_features: int) -> nn.Module:
-    if kind == "mlp":
-        return MLPCritic(in_features)
-    if kind == "linear":
-        return LinearCritic(in_features)
-    if kind == "quadratic":
-        return QuadraticCritic()
-    raise ValueError(f"unknown critic kind {kind!r}")
+        flat = x.reshape(x.shape[0], -1)
+        bowl = 0.5 * self.curvature * (flat - self.centre).pow(2).sum(dim=1, keepdim=True)
+        return self.out(torch.tanh(self.hidden(flat))) + self.linear(flat) + bowl

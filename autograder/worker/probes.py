@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from autograder.worker.models import TinyEncoder, build_critic
+from autograder.worker.models import Critic, TinyEncoder
 
 Tensors = dict[str, torch.Tensor]
 Values = dict[str, Any]
@@ -113,7 +113,9 @@ def probe_call(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: T
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"expected a tensor, got {type(out).__name__}")
         named = dict(zip(params["args"], args))
-        _gradients([_weighted_sum(out, inputs[params["cotangent"]])], {n: named[n] for n in grad_wrt}, tensors, values)
+        # "ones": the gradient of the sum, i.e. of every row with respect to its own inputs.
+        cotangent = torch.ones(out.shape) if params["cotangent"] == "ones" else inputs[params["cotangent"]]
+        _gradients([_weighted_sum(out, cotangent)], {n: named[n] for n in grad_wrt}, tensors, values)
     for index in range(1, int(params.get("repeat", 1))):
         export(f"out{index + 1}", fn(*[a.detach() for a in args], **kwargs), tensors, values)
     return tensors, values
@@ -130,10 +132,9 @@ def probe_gradcheck(mods: Mapping[str, ModuleType], params: dict[str, Any], inpu
     return {}, {"gradcheck": passed, "gradcheck_message": message}
 
 
-def _critic(params: dict[str, Any], inputs: Tensors) -> torch.nn.Module:
-    spec = params["critic"]
-    critic = build_critic(spec["kind"], int(spec.get("in_features", 0)))
+def _critic(inputs: Tensors) -> torch.nn.Module:
     state = {k[len("critic."):]: v for k, v in inputs.items() if k.startswith("critic.")}
+    critic = Critic(int(state["linear.weight"].shape[1]), int(state["hidden.weight"].shape[0]))
     critic.load_state_dict(state)
     return critic
 
@@ -141,17 +142,22 @@ def _critic(params: dict[str, Any], inputs: Tensors) -> torch.nn.Module:
 def probe_critic(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: Tensors) -> ProbeResult:
     module = mods[params["module"]]
     fn = resolve(module, params["function"])
-    critic = _critic(params, inputs)
+    critic = _critic(inputs)
     inputs = replicate_rows(inputs, params)
-    args = [inputs[n].clone() for n in params["args"]]
+    grad_wrt = list(params.get("grad_wrt", []))
+    args = [inputs[n].clone().requires_grad_(n in grad_wrt) for n in params["args"]]
     tensors: Tensors = {}
     values: Values = {}
     out = fn(*args, critic)
     export("out", out, tensors, values)
+    wrt: dict[str, torch.Tensor] = {}
     if params.get("param_grads"):
+        wrt.update(critic.named_parameters())
+    wrt.update((n, a) for n, a in zip(params["args"], args) if n in grad_wrt)
+    if wrt:
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"expected a tensor, got {type(out).__name__}")
-        _gradients([out.sum()], dict(critic.named_parameters()), tensors, values)
+        _gradients([out.sum()], wrt, tensors, values)
     return tensors, values
 
 
