@@ -9,7 +9,7 @@ Training the critic minimises
 
     -vf_wasserstein_distance(x, y, critic) + lambda * lp_reg(x, y, critic)
 
-which is objective (3) of the paper: the critic *maximises* its estimate of the
+which is objective (3) of the handout: the critic *maximises* its estimate of the
 Wasserstein distance while the penalty keeps it (softly) 1-Lipschitz.
 """
 import torch
@@ -29,6 +29,11 @@ def vf_wasserstein_distance(p, q, critic):
         Scalar float tensor (shape ``()`` or ``(1,)``): ``mean f(p) - mean f(q)``. Mind the
         sign: it is positive when the critic scores ``p`` higher, and training minimises
         its negative, ``-vf_wasserstein_distance(x, y, critic)``, plus the penalty.
+        The handout's expression (1), ``E_y[f(y)] - E_x[f(x)]``, is that negative: with
+        ``p = x`` (real) and ``q = y`` (generated) this function returns
+        ``E_x[f(x)] - E_y[f(y)]``, so objective (3) is
+        ``-vf_wasserstein_distance(x, y, critic) + lambda * lp_reg(x, y, critic)``.
+        Keep this function's orientation, ``mean f(p) - mean f(q)``.
     """
     return critic(p).mean() - critic(q).mean()
 

@@ -121,8 +121,10 @@ class SimSiam(nn.Module):
 
         Args:
             p1, p2: ``(B, dim)`` predictions for the two views.
-            z1, z2: ``(B, dim)`` projections for the two views (already detached by
-                ``forward`` when stop-gradient is on; do not detach them again here).
+            z1, z2: ``(B, dim)`` projections for the two views. ``forward`` already
+                detaches them when stop-gradient is on; detaching them here too, as
+                equation (7) writes ``stop-grad(z)``, is also correct (but then the
+                ``stop_gradient=False`` ablation of the report needs a loss that does not).
             similarity_function: name of the similarity, ``'CosineSimilarity'`` (use the
                 ``CosineSimilarity`` module of this file).
 
