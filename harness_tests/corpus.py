@@ -56,5 +56,15 @@ def materialise(entry: Entry, target: Path) -> Path:
     return target
 
 
+def materialise_files(target: Path, files: dict[str, str]) -> Path:
+    """Given module texts over a copy of reference/: a complete submission folder."""
+    target.mkdir(parents=True)
+    for name in SOLUTION_FILES:
+        shutil.copyfile(LAYOUT.reference_dir / name, target / name)
+    for name, text in files.items():
+        (target / name).write_text(text, encoding="utf-8")
+    return target
+
+
 def part_scores(results: dict) -> dict[str, float]:
     return regrade.part_scores(CONFIG, results)

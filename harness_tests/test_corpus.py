@@ -36,6 +36,8 @@ def test_bug_costs_its_own_part_only(entry: Entry, graded: dict[str, dict]) -> N
     lost_elsewhere = {p: s for p, s in scores.items() if p != part and s != 4.0}
     assert not lost_elsewhere, f"{entry.name} ({entry.meta['bug']}) also lost points in {lost_elsewhere}"
     assert scores[part] < 4.0, f"{entry.name} ({entry.meta['bug']}) was not caught in part {part}"
+    if "points_lost" in entry.meta:  # a proportionate mistake (a dtype) costs just that much
+        assert scores[part] == 4.0 - float(entry.meta["points_lost"]), f"{entry.name}: part {part} scored {scores[part]:g}"
 
 
 @pytest.mark.parametrize("entry", STYLES, ids=lambda e: e.name)

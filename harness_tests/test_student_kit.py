@@ -58,7 +58,10 @@ def test_kit_says_what_gradescope_says(bug: str, kit_zip: Path, tmp_path: Path) 
     upload = materialise(entry, tmp_path / "upload")
     kit = unpack(kit_zip, tmp_path / "kit", upload)
     run(kit, "-m", "autograder", "grade", ".", "--results", "local.json")
-    local = {t["number"]: (t["status"], t["output"]) for t in json.loads((kit / "local.json").read_text())["tests"]}
+    local = {t["number"]: t["status"] for t in json.loads((kit / "local.json").read_text())["tests"]}
     remote = simulate(build_zip(tmp_path / "dist"), upload, tmp_path / "gs").results()
-    visible = {t["number"]: (t["status"], t["output"]) for t in remote["tests"] if t["visibility"] == "visible"}
+    visible = {t["number"]: t["status"] for t in remote["tests"] if t["visibility"] == "visible"}
+    # Same verdicts; the values in the messages differ, because Gradescope grades the
+    # visible tests on inputs that the kit does not hold.
     assert local == visible
+    assert "failed" in local.values()
