@@ -1,4 +1,4 @@
-"""Benchmark (run by hand, not in CI): the SPEC section 7 targets, measured in one run.
+"""Benchmark (run by hand, not in CI): the performance targets (README), measured in one run.
 
     python3 benchmarks/bench.py [--n 100] [--loop-n 100]
 

@@ -1,4 +1,4 @@
-"""The attack suite (SPEC section 6): every submission under harness_tests/submissions/attacks/
+"""The attack suite (README, "How a grading runs"): every submission under harness_tests/submissions/attacks/
 goes through the real run_autograder path, built from the autograder zip, and must
 
 - leave a valid results.json whose per-part scores are exactly what its honest code

@@ -20,7 +20,7 @@ GRADED = {
     "q2_solution": ("vf_wasserstein_distance", "lp_reg"),
     "q3_solution": ("CosineSimilarity.forward", "SimSiam.forward", "SimSiam.loss"),
 }
-# Correct callees that the harness substitutes on purpose (SPEC section 4, "one bug costs
+# Correct callees that the harness substitutes on purpose (GRADING.md, "one bug costs
 # one part"): these two files may share lines with the reference's version of that callee.
 SUBSTITUTES = {
     "autograder/substitutes/CosineSimilarity.py": "CosineSimilarity.forward",

@@ -1,4 +1,4 @@
-"""grading.yaml: the real file loads with the SPEC's rubric, broken copies fail with a
+"""grading.yaml: the real file loads with the rubric of GRADING.md, broken copies fail with a
 ConfigError naming the file and the key path, and the graded tests and the YAML
 entries are in one-to-one correspondence."""
 from __future__ import annotations

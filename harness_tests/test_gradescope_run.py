@@ -20,7 +20,7 @@ def autograder_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def assert_valid_results(results: dict) -> None:
-    """Gradescope's results.json contract (SPEC section 5)."""
+    """Gradescope's results.json contract (its autograder specification)."""
     assert {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility", "tests"} <= set(results)
     assert isinstance(results["execution_time"], (int, float))
     for test in results["tests"]:
