@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder.build import build_student_kit
-from harness_tests.corpus import LAYOUT, entries, materialise
+from harness_tests.corpus import CONFIG, LAYOUT, entries, materialise
 from harness_tests.gradescope_sim import build_zip, simulate
 
 
@@ -65,3 +65,31 @@ def test_kit_says_what_gradescope_says(bug: str, kit_zip: Path, tmp_path: Path) 
     # visible tests on inputs that the kit does not hold.
     assert local == visible
     assert "failed" in local.values()
+
+
+KIT_GRADER = """
+import json, sys
+from pathlib import Path
+from autograder.grading import grade_folder
+from autograder.paths import KitLayout
+layout = KitLayout.here()
+scores = {}
+for folder in sys.argv[1:]:
+    summary = grade_folder(layout, Path(folder), None)
+    scores[Path(folder).name] = [(o.number, o.status, o.output[:300]) for o in summary.outcomes]
+print(json.dumps(scores))
+"""
+
+
+def test_every_correct_style_gets_every_visible_point_in_the_kit(kit_zip: Path, tmp_path: Path) -> None:
+    """Locally (no hidden fixtures, no correct callees) each style passes every visible test."""
+    kit = unpack(kit_zip, tmp_path / "kit", None)
+    folders = [str(materialise(entry, tmp_path / "styles" / entry.name)) for entry in entries("styles")]
+    proc = run(kit, "-c", KIT_GRADER, *folders)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(scores) == len(folders)
+    for name, outcomes in scores.items():
+        assert len(outcomes) == sum(not t.hidden for t in CONFIG.tests()), (name, len(outcomes))
+        failed = [o for o in outcomes if o[1] != "passed"]
+        assert not failed, f"{name} loses visible points in the student kit: {failed}"
