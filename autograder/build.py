@@ -120,5 +120,19 @@ def build_student_kit(layout: KitLayout, out: Path) -> Path:
     return archive.write()
 
 
+class BuildRefused(RuntimeError):
+    """The fixtures are not fit to ship; ``problems`` says, one line each, what to run."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 def build_all(layout: KitLayout, out: Path) -> list[Path]:
+    """Both zips, only from fixtures that ``fixtures verify`` accepts."""
+    from autograder.fixture_verify import verify
+
+    problems = verify(load_config(layout.config_file), layout)
+    if problems:
+        raise BuildRefused(problems)
     return [build_autograder_zip(layout, out), build_student_kit(layout, out)]

@@ -59,9 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade":
             return _cmd_grade(args, layout)
         if args.command == "build":
-            from autograder.build import build_all
+            from autograder.build import BuildRefused, build_all
 
-            for path in build_all(layout, Path(args.out)):
+            try:
+                paths = build_all(layout, Path(args.out))
+            except BuildRefused as refused:
+                for problem in refused.problems:
+                    print(f"refused: {problem}", file=sys.stderr)
+                return 1
+            for path in paths:
                 print(f"wrote {path}")
             return 0
         if args.command == "calibrate":

@@ -338,6 +338,29 @@ def generate(config: GradingConfig, reference_dir: Path, out_dir: Path) -> dict[
 
 
 PRIVATE_SUFFIX = "@gradescope"
+RECIPE_FILES = (Path(__file__).resolve(), Path(models.__file__).resolve())
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def fingerprint(config: GradingConfig, reference_dir: Path) -> dict[str, object]:
+    """Everything the fixtures are made from: the case recipes, the reference's source and,
+    per test, what decides where its cases go and which hints are kept (tolerance and
+    visibility). ``fixtures verify`` and ``build`` refuse fixtures whose record differs."""
+    reference = sorted(reference_dir.glob("*.py"))
+    return {
+        "recipes": _digest(*(path.read_bytes() for path in RECIPE_FILES)),
+        "reference": _digest(*(p.name.encode() + b"\0" + p.read_bytes() for p in reference)),
+        "tests": {
+            t.number: _digest(json.dumps({"hidden": t.hidden, "tolerance": None if t.tolerance is None else [t.tolerance.rtol, t.tolerance.atol]}).encode())
+            for t in config.tests()
+        },
+    }
 
 
 def _build(spec: CaseSpec, ref: Reference, seed: int) -> CaseData:
@@ -402,6 +425,7 @@ def _generate(config: GradingConfig, reference_dir: Path, out_dir: Path) -> dict
         "torch_version": torch.__version__,
         "files": files,
         "cases": cases,
+        "fingerprint": fingerprint(config, reference_dir),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
