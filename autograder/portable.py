@@ -32,7 +32,7 @@ HARNESS_ROOT = Path(__file__).resolve().parent.parent
 WORKER_MODULE = "autograder.worker.portable_main"
 STARTUP_SECONDS = 300.0  # importing torch on a slow laptop (antivirus scans, cold disk)
 KILL_WAIT_SECONDS = 15.0
-SETTLE_SECONDS = 0.02  # output arriving within this after the answer still belongs to the probe
+SETTLE_SECONDS = 0.005  # for the reader thread to file the chunk it has just read
 SETTLE_MAX_SECONDS = 0.5
 CHUNK = 1 << 16
 WINDOWS = sys.platform == "win32"
@@ -54,19 +54,41 @@ class PortablePolicy:
         return cls(sandbox.output_limit_kb << 10, sandbox.cpu_seconds, sandbox.max_file_mb << 20)
 
 
+def unread_bytes(fd: int) -> int:
+    """How many bytes wait in a pipe (FIONREAD on POSIX, PeekNamedPipe on Windows)."""
+    try:
+        if WINDOWS:
+            import ctypes
+            import msvcrt
+            from ctypes import wintypes
+
+            available = wintypes.DWORD()
+            handle = wintypes.HANDLE(msvcrt.get_osfhandle(fd))
+            ok = ctypes.windll.kernel32.PeekNamedPipe(handle, None, 0, None, ctypes.byref(available), None)  # type: ignore[attr-defined]
+            return int(available.value) if ok else 0
+        import array
+        import fcntl
+        import termios
+
+        count = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, count, True)
+        return int(count[0])
+    except (OSError, ValueError):
+        return 0
+
+
 @dataclass
 class _Output:
     """What the worker printed since the last probe began: the first ``limit`` + 1 bytes."""
 
+    fd: int
     limit: int
     data: bytearray = field(default_factory=bytearray)
-    last: float = 0.0
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, chunk: bytes) -> None:
         with self.lock:
-            self.last = time.monotonic()
             if not chunk:
                 self.closed = True
             elif len(self.data) <= self.limit:
@@ -78,12 +100,17 @@ class _Output:
             self.data = bytearray()
 
     def settle(self) -> None:
-        """Let the reader thread catch up with output written before the answer."""
-        started = time.monotonic()
-        while time.monotonic() - started < SETTLE_MAX_SECONDS:
+        """Wait (bounded) until the reader thread holds everything the worker wrote before
+        its answer: the worker flushes its output before answering, so once the pipe is
+        empty, only the reader's last chunk can still be on its way into ``data``."""
+        deadline = time.monotonic() + SETTLE_MAX_SECONDS
+        while time.monotonic() < deadline:
             with self.lock:
-                if self.closed or time.monotonic() - self.last >= SETTLE_SECONDS:
+                if self.closed:
                     return
+            if unread_bytes(self.fd) == 0:
+                time.sleep(SETTLE_SECONDS)
+                return
             time.sleep(SETTLE_SECONDS / 4)
 
     def text(self) -> str:
@@ -130,16 +157,22 @@ class PortableWorker:
         self._requests = process.stdin.fileno()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self._ended = False
-        self._output = _Output(output_limit)
+        self._output = _Output(process.stderr.fileno(), output_limit)
         self._writer: threading.Thread | None = None
         for stream, sink in ((process.stdout, self._answers), (process.stderr, self._output)):
             threading.Thread(target=_pump, args=(stream, sink), daemon=True, name=f"hw3-worker-{self.pid}").start()
 
     def wait_ready(self, seconds: float) -> bool:
+        """Wait for the worker's ready mark; what it printed while starting is dropped
+        (torch may warn on import), so it never shows as the first probe's output."""
         try:
-            return self._answers.get(timeout=seconds) == READY_MARK
+            ready = self._answers.get(timeout=seconds) == READY_MARK
         except queue.Empty:
             return False
+        if ready:
+            self._output.settle()
+            self._output.reset(self._output.limit)
+        return ready
 
     def startup_output(self) -> str:
         self._output.settle()

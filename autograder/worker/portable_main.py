@@ -57,8 +57,12 @@ def main() -> int:
     import torch
 
     from autograder.worker.child import serve
+    from autograder.worker.warmup import warm_up
 
     torch.set_num_threads(1)  # as in the zygote: the same summation order, the same values
+    # As in the zygote, torch's lazy set-up happens now, not in the first probe's time
+    # (and what it prints, e.g. cpuinfo's warnings without /proc, is not the student's output).
+    warm_up()
     os.chdir(job["scratch"])
     # Packages installed with ``pip install --user`` stay importable, as for the student.
     keep = tuple(job["keep_prefixes"]) + tuple(p for p in [site.getusersitepackages()] if p and os.path.isdir(p))
