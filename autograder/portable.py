@@ -157,6 +157,11 @@ class PortableWorker:
         self._requests = process.stdin.fileno()
         self._answers: queue.Queue[bytes] = queue.Queue()
         self._ended = False
+        if WINDOWS:  # frames are bytes: no newline translation on the pipes
+            import msvcrt
+
+            for stream in (process.stdin, process.stdout, process.stderr):
+                msvcrt.setmode(stream.fileno(), os.O_BINARY)  # type: ignore[attr-defined]
         self._output = _Output(process.stderr.fileno(), output_limit)
         self._writer: threading.Thread | None = None
         for stream, sink in ((process.stdout, self._answers), (process.stderr, self._output)):
