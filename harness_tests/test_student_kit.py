@@ -160,12 +160,18 @@ def graded_kit(kit_zip: Path, where: Path, solutions: Path | None, mode: str | N
     return json.loads((kit / "r.json").read_text()), proc.stdout
 
 
+def local_cases(where: Path) -> list[tuple[str, Path | None]]:
+    """A correct solution, the template, and a bug in a caller part (3.3's loss)."""
+    bug = next(e for e in entries("bugs") if e.name == "loss_unnegated")
+    return [("reference", LAYOUT.reference_dir), ("template", None), ("bug", materialise(bug, where / "bug-upload"))]
+
+
 @pytest.fixture(scope="module")
 def sandboxed_verdicts(tmp_path_factory: pytest.TempPathFactory, kit_zip: Path) -> dict[str, dict]:
     """The kit graded in the full sandbox (root, sandbox user present): the verdicts to match."""
     where = tmp_path_factory.mktemp("sandboxed")
     verdicts = {}
-    for name, solutions in (("reference", LAYOUT.reference_dir), ("template", None)):
+    for name, solutions in local_cases(where):
         results, stdout = graded_kit(kit_zip, where / name, solutions, None, Path(sys.executable))
         assert "local mode" not in stdout
         verdicts[name] = {t["number"]: (t["status"], t["score"], t["output"]) for t in results["tests"]}
@@ -177,9 +183,11 @@ def sandboxed_verdicts(tmp_path_factory: pytest.TempPathFactory, kit_zip: Path) 
 def test_local_mode_in_a_fresh_venv_gives_the_sandboxs_verdicts(
     mode: str, kit_zip: Path, kit_venv: Path, sandboxed_verdicts: dict[str, dict], tmp_path: Path
 ) -> None:
-    """Every visible point for a correct solution, none for the template, test by test
-    the same status, score and message as the full sandbox."""
-    for name, solutions, score in (("reference", LAYOUT.reference_dir, 23), ("template", None, 0)):
+    """Every visible point for a correct solution, none for the template, and test by
+    test the same status, score and message as the full sandbox (a bug included)."""
+    scores = {"reference": 23, "template": 0, "bug": 20}
+    for name, solutions in local_cases(tmp_path):
+        score = scores[name]
         results, stdout = graded_kit(kit_zip, tmp_path / name, solutions, mode, kit_venv)
         line = next((line for line in stdout.splitlines() if line.startswith("local mode: ")), "")
         assert line, stdout[:2000]
