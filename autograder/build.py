@@ -41,8 +41,9 @@ KIT_REQUIREMENTS = """# What the local tests and the report scripts need (pip in
 # torch: the fixtures were generated with torch 2.13.0 (CPU). Their tolerances sit 10x or more
 # above what any correct style of code deviates (see grading.yaml), and the graded probes use
 # only long-stable torch API, so last-bit differences between releases cannot move a verdict.
-# 2.3 is the first release that runs with NumPy 2 (what pip installs today); 3.x is excluded
-# until checked. Only 2.13.0 was run by the course staff.
+# The floor: the comparisons use torch.unravel_index (2.2), and 2.3 is the first release that
+# runs with NumPy 2 (what pip installs today). 3.x is excluded until checked. Only 2.13.0 was
+# run by the course staff.
 # CPU-only torch (no multi-GB CUDA download on Linux):
 #   pip install torch --index-url https://download.pytorch.org/whl/cpu
 torch>=2.3,<3
