@@ -303,6 +303,9 @@ class PortablePool:
         return cls(PortablePolicy.from_config(sandbox))
 
     def spawn(self, submission: str, scratch: str, keep_prefixes: tuple[str, ...]) -> PortableWorker:
+        """Start a worker and wait (bounded) until it has imported torch. Not ``python -I``:
+        that would drop the user site and PYTHONPATH, where many students' torch lives
+        (``pip install --user``, Colab); the worker narrows its own imports (child.serve)."""
         options: dict = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS else {"start_new_session": True}
         try:
             process = subprocess.Popen(

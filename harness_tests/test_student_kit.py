@@ -212,6 +212,15 @@ def test_report_scripts_run_with_smoke_in_the_venv(script: str, figures: tuple[s
 
 
 @needs_root
+def test_plain_pytest_says_it_runs_in_local_mode(kit_zip: Path, tmp_path: Path) -> None:
+    kit = unpack(kit_zip, tmp_path / "kit", LAYOUT.reference_dir)
+    proc = run_in_mode("no-sandbox-user", Path(sys.executable), kit, "-m", "pytest")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "local mode: running as root without the sandbox user 'hw3-no-such-user'" in proc.stdout
+    assert "17 passed, 13 skipped" in proc.stdout
+
+
+@needs_root
 def test_gradescope_never_falls_back_to_local_mode(tmp_path: Path) -> None:
     """Under run_autograder a missing sandbox user is a grader error, never a silent downgrade."""
     run_ = simulate(build_zip(tmp_path / "dist"), LAYOUT.reference_dir, tmp_path / "gs", sandbox_user="hw3-no-such-user")
