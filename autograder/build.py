@@ -82,14 +82,14 @@ The report scripts run in seconds on synthetic data, and draw their figures, wit
 ## Where it was tested
 
 Linux (x86_64), Python 3.11, torch 2.13.0 (CPU), in a fresh virtual environment made from
-requirements.txt: as root without the sandbox user (as on Colab or in a container), and with
-`fork`, `AF_UNIX SOCK_SEQPACKET` sockets and `/proc` made unavailable (as on macOS and Windows).
-macOS and Windows use that same portable path but were not run by the course staff. The code
-needs Python 3.10 or newer.
+requirements.txt (sharing the system's torch): as root without the sandbox user (as on Colab or
+in a container), and with `fork`, `AF_UNIX SOCK_SEQPACKET` sockets and `/proc` made unavailable
+(as on macOS and Windows). macOS and Windows use that same portable path but were not run by the
+course staff. The code needs Python 3.10 or newer.
 
 ## How local and Gradescope verdicts relate
 
-- Locally your code runs in a separate process of your own user ("local mode", said in one line);
+- Locally your code normally runs in a separate process of your own user ("local mode", said in one line);
   on Gradescope it runs in a locked-down sandbox. The tests, fixtures, tolerances, points and
   messages are the same, so each visible test gets the same verdict in both places.
 - Gradescope also runs the hidden tests (their points show as "hidden" in the table); they are
