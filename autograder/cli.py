@@ -1,7 +1,11 @@
-"""``python -m autograder``: grade, fixtures, build, regrade."""
+"""``python -m autograder``: grade, fixtures, build, calibrate, regrade.
+
+The student kit ships without the instructor tools: a command is offered only when
+its modules are present, so the kit's ``--help`` lists ``grade`` alone."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -29,30 +33,56 @@ def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
 def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
     from autograder.grading import grade_folder
 
-    submission = Path(args.dir) if args.dir else layout.reference_dir
+    from autograder.report import explain
+
+    submission = Path(args.dir) if args.dir else layout.default_submission()
     summary = grade_folder(layout, submission, Path(args.results) if args.results else None)
+    if summary.mode:
+        print(summary.mode)
+    if args.explain and summary.outcomes:
+        print(explain(summary.outcomes))
+        print()
     print(summary.table)
     return 0
 
 
+# Instructor commands and the modules each needs (absent from the student kit).
+INSTRUCTOR_MODULES = {
+    "fixtures": ("fixturegen", "fixture_verify"),
+    "build": ("build",),
+    "calibrate": ("calibrate",),
+    "regrade": ("regrade", "batch"),
+}
+
+
+def available(command: str) -> bool:
+    return all(importlib.util.find_spec(f"autograder.{module}") is not None for module in INSTRUCTOR_MODULES.get(command, ()))
+
+
 def main(argv: list[str] | None = None) -> int:
+    layout = KitLayout.here()
     parser = argparse.ArgumentParser(prog="python -m autograder", description="HW3 autograding kit")
     sub = parser.add_subparsers(dest="command", required=True)
     grade = sub.add_parser("grade", help="grade a submission folder and print a per-part table")
-    grade.add_argument("dir", nargs="?", default=None, help="submission folder (default: reference/)")
+    default = "this folder (the student kit)" if layout.default_submission() == layout.root else "reference/"
+    grade.add_argument("dir", nargs="?", default=None, help=f"submission folder (default: {default})")
     grade.add_argument("--results", default=None, help="where to write results.json")
-    fixtures = sub.add_parser("fixtures", help="generate or verify the frozen fixtures")
-    fixtures.add_argument("action", choices=("generate", "verify"))
-    build = sub.add_parser("build", help="write autograder.zip and student_kit.zip")
-    build.add_argument("--out", required=True)
-    sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
-    regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
-    regrade.add_argument("export")
-    regrade.add_argument("--out", required=True)
-    regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
-    regrade.add_argument("--force", action="store_true", help="regrade submissions that already have results")
+    grade.add_argument("--explain", "--verbose", action="store_true", help="print every test's full message before the table")
+    if available("fixtures"):
+        fixtures = sub.add_parser("fixtures", help="generate or verify the frozen fixtures")
+        fixtures.add_argument("action", choices=("generate", "verify"))
+    if available("build"):
+        build = sub.add_parser("build", help="write autograder.zip and student_kit.zip")
+        build.add_argument("--out", required=True)
+    if available("calibrate"):
+        sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
+    if available("regrade"):
+        regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
+        regrade.add_argument("export")
+        regrade.add_argument("--out", required=True)
+        regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
+        regrade.add_argument("--force", action="store_true", help="regrade submissions that already have results")
     args = parser.parse_args(argv)
-    layout = KitLayout.here()
     try:
         if args.command == "fixtures":
             return _cmd_fixtures(args, layout)

@@ -32,7 +32,7 @@ def main() -> int:
         lock_down(gradescope)
         from autograder.grading import grade_folder
 
-        summary = grade_folder(kit, gradescope.submission, gradescope.results_file)
+        summary = grade_folder(kit, gradescope.submission, gradescope.results_file, require_sandbox=True)
         print(summary.table)
     except Exception as exc:  # last resort: the grader's own failure still yields a results.json
         from autograder.results import harness_failure_results, write_results

@@ -12,12 +12,12 @@ from typing import Any, Callable
 import pytest
 
 from autograder.config import GradingConfig, load_config
-from autograder.paths import KitLayout
+from autograder.paths import GradescopeLayout, KitLayout
 from autograder.plugin import SINGLE, GradingHandle, SubmissionDone
 from autograder.records import TestOutcome
 from autograder.report import part_table
 from autograder.results import build_results, complete_outcomes, harness_failure_results, write_results
-from autograder.sandbox import SandboxPolicy, Zygote
+from autograder.worker_pool import WorkerPool, start_workers
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class GradeSummary:
     outcomes: list[TestOutcome]
     results: dict[str, Any]
     table: str
+    mode: str = ""  # the local-mode line, empty in the full sandbox
 
 
 def _pytest_args(layout: KitLayout, config: GradingConfig) -> list[str]:
@@ -64,28 +65,35 @@ def run_pytest(layout: KitLayout, config: GradingConfig, handle: GradingHandle) 
     return int(code), buffer.getvalue()
 
 
-def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: Zygote) -> tuple[GradingHandle, str, int]:
+def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: WorkerPool) -> tuple[GradingHandle, str, int]:
     handle = GradingHandle(zygote, submissions={SINGLE: submission})
     code, output = run_pytest(layout, config, handle)
     return handle, output, code
 
 
 def run_suites_many(
-    layout: KitLayout, config: GradingConfig, submissions: dict[str, Path], zygote: Zygote, on_done: Callable[[SubmissionDone], None]
+    layout: KitLayout, config: GradingConfig, submissions: dict[str, Path], zygote: WorkerPool, on_done: Callable[[SubmissionDone], None]
 ) -> int:
     """One pytest session over many submissions (a bulk regrade's slot)."""
     code, _ = run_pytest(layout, config, GradingHandle(zygote, submissions=submissions, on_done=on_done))
     return code
 
 
-def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None, user: str | None = None) -> GradeSummary:
-    """Grade ``submission``; a results.json is written whatever happens."""
+def grade_folder(
+    layout: KitLayout, submission: Path, results_path: Path | None, user: str | None = None, require_sandbox: bool = False
+) -> GradeSummary:
+    """Grade ``submission``; a results.json is written whatever happens. The full
+    sandbox is mandatory with ``require_sandbox`` and in Gradescope's layout; anywhere
+    else a machine that cannot run it grades in local mode (``worker_pool.py``)."""
     started = time.monotonic()
     config: GradingConfig | None = None
-    zygote: Zygote | None = None
+    zygote: WorkerPool | None = None
+    mode = ""
     try:
         config = load_config(layout.config_file)
-        zygote = Zygote.start(SandboxPolicy.from_config(config.sandbox, user))
+        required = require_sandbox or layout.root.resolve() == GradescopeLayout.from_env().source.resolve()
+        zygote, chosen = start_workers(config.sandbox, user, required)
+        mode = chosen.line
         handle, output, code = run_suites(layout, config, submission, zygote)
         if code not in (0, 1) and not handle.outcomes:
             raise RuntimeError(f"pytest exited with code {code}:\n{output[-3000:]}")
@@ -101,4 +109,4 @@ def grade_folder(layout: KitLayout, submission: Path, results_path: Path | None,
             zygote.close()
     if results_path is not None:
         write_results(results_path, results)
-    return GradeSummary(outcomes, results, table)
+    return GradeSummary(outcomes, results, table, mode)

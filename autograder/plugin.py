@@ -23,8 +23,8 @@ from autograder.judge import Grader, GradingFailure
 from autograder.paths import KitLayout
 from autograder.records import TestOutcome
 from autograder.results import build_results, complete_outcomes, write_results
-from autograder.sandbox import SandboxPolicy, Zygote
 from autograder.submission import StagedSubmission, stage
+from autograder.worker_pool import WorkerPool, choose_mode, start_workers
 
 SESSION_KEY = pytest.StashKey["GradingSession"]()
 SINGLE = ""
@@ -46,7 +46,7 @@ class GradingHandle:
     expected value was ever in its memory) and receives the outcomes. With
     ``submissions``, one session grades them all, calling ``on_done`` after each."""
 
-    zygote: Zygote
+    zygote: WorkerPool
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
     submissions: dict[str, Path] = field(default_factory=dict)
@@ -71,7 +71,7 @@ class GradingSession:
     layout: KitLayout
     submissions: dict[str, Path]
     handle: GradingHandle | None = None
-    zygote: Zygote | None = None
+    zygote: WorkerPool | None = None
     owns_zygote: bool = False
     active: _Active | None = None
     _store: FixtureStore | None = None
@@ -86,7 +86,7 @@ class GradingSession:
             return self.active.runner
         self.finish_active()
         if self.zygote is None:
-            self.zygote = Zygote.start(SandboxPolicy.from_config(self.config.sandbox))
+            self.zygote, _ = start_workers(self.config.sandbox)
             self.owns_zygote = True
         support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
         staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid, self.zygote.policy.gid)
@@ -157,6 +157,14 @@ def pytest_configure(config: pytest.Config) -> None:
             if plugin.submissions:
                 session.submissions = dict(plugin.submissions)
     config.stash[SESSION_KEY] = session
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Plain ``pytest`` in the student kit: say when the local mode will be used."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or session.handle is not None:
+        return None
+    return choose_mode(session.config.sandbox).line or None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -274,6 +282,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                        "so fix it in its own part; this part keeps its points.")
     elif excinfo is not None and excinfo.errisinstance(GradingFailure):
         score, status, message = 0.0, "failed", str(excinfo.value)
+        report.longrepr = message  # what the student reads in plain pytest: no harness traceback
     else:
         kind = excinfo.typename if excinfo is not None else "error"
         detail = str(excinfo.value) if excinfo is not None else str(report.longrepr)

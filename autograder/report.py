@@ -1,8 +1,16 @@
-"""The per-part table printed after a grading."""
+"""What a grading prints: the per-part table, with the message (and its hint) of each
+failing part's first failure under its row, wrapped rather than cut; and, on request,
+every test's full message."""
 from __future__ import annotations
 
-from autograder.config import GradingConfig
+import textwrap
+
+from autograder.config import GradingConfig, PartSpec
 from autograder.records import TestOutcome
+
+WIDTH = 100
+INDENT = "      "
+OUTPUT_MARK = "\nOutput of your code"
 
 
 def first_line(text: str) -> str:
@@ -12,23 +20,65 @@ def first_line(text: str) -> str:
     return ""
 
 
+def _wrapped(text: str, indent: str, width: int = WIDTH) -> list[str]:
+    """Each line of ``text`` wrapped to ``width``; continuation lines keep its indentation."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        lead = line[: len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(
+            line.strip(), width, initial_indent=indent + lead, subsequent_indent=indent + lead + "  ",
+            break_long_words=True, break_on_hyphens=False,
+        ) or [indent]
+    return lines
+
+
+def failure_summary(part: PartSpec, outcome: TestOutcome) -> str:
+    """The message without the part's name (the row shows it) nor the student's output."""
+    message = outcome.output.split(OUTPUT_MARK, 1)[0].strip()
+    prefix = f"Part {part.number} ({', '.join(part.functions)}): "
+    if message.startswith(prefix):
+        message = message[len(prefix):]
+    return f"{outcome.number}: {message}"
+
+
 def part_table(config: GradingConfig, outcomes: list[TestOutcome]) -> str:
     by_part: dict[str, list[TestOutcome]] = {}
     for outcome in outcomes:
         by_part.setdefault(outcome.part, []).append(outcome)
-    rows = [("part", "function", "score", "first failure")]
+    rows = [("part", "function", "score")]
+    notes: list[list[str]] = [[]]
     not_run = 0.0
     for part in config.parts:
         got = by_part.get(part.number, [])
         score = sum(o.score for o in got)
         possible = sum(o.max_score for o in got)
-        failures = [f"{o.number}: {first_line(o.output)}" for o in got if o.status != "passed"]
+        failures = [o for o in got if o.status != "passed"]
         note = "" if possible == part.points else f" (+{part.points - possible:g} hidden, graded on Gradescope)"
         not_run += part.points - possible
-        rows.append((part.number, ", ".join(part.functions), f"{score:g}/{possible:g}{note}", failures[0] if failures else ""))
+        rows.append((part.number, ", ".join(part.functions), f"{score:g}/{possible:g}{note}"))
+        detail: list[str] = []
+        if failures:
+            detail = _wrapped(failure_summary(part, failures[0]), INDENT)
+            if len(failures) > 1:
+                detail.append(f"{INDENT}(and {len(failures) - 1} more failing test(s) in this part: see --explain)")
+        notes.append(detail)
     total = sum(o.score for o in outcomes)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3][:110] for r in rows]
-    lines.insert(1, "-" * min(160, sum(widths) + 20))
+    lines = []
+    for index, (row, detail) in enumerate(zip(rows, notes)):
+        lines.append("  ".join(row[i].ljust(widths[i]) for i in range(3)).rstrip())
+        if index == 0:
+            lines.append("-" * min(WIDTH, sum(widths) + 4))
+        lines += detail
     lines.append(f"total: {total:g}/{config.total_points - not_run:g}" + (f" (+{not_run:g} in hidden tests, graded on Gradescope)" if not_run else ""))
     return "\n".join(lines)
+
+
+def explain(outcomes: list[TestOutcome]) -> str:
+    """Every test that ran, with its full message (``grade --explain``)."""
+    blocks = []
+    for outcome in sorted(outcomes, key=lambda o: [int(p) if p.isdigit() else p for p in o.number.split(".")]):
+        head = f"{outcome.number}  {outcome.status.upper()}  {outcome.score:g}/{outcome.max_score:g}  {outcome.name}"
+        body = _wrapped(outcome.output, "    ") if outcome.status != "passed" else []
+        blocks.append("\n".join([head, *body]))
+    return "\n".join(blocks)

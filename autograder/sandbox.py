@@ -27,6 +27,7 @@ from autograder import wire
 from autograder.config import SandboxSpec
 from autograder.worker.child import IMPORTED_MARK, serve
 from autograder.worker.filesystem import enter_private_view
+from autograder.worker_pool import CallResult, SandboxError  # shared with the portable workers
 
 MAX_CONTROL_MESSAGE = 1 << 16
 
@@ -94,21 +95,6 @@ def lease_user(preferred: str) -> tuple[str, int]:
     fd = os.open(os.path.join(LEASE_DIR, f"hw3-sandbox-{preferred}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return preferred, fd
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """What the harness saw of one probe: how it ended and the bytes of the answer."""
-
-    status: str  # "answered" | "timeout" | "crashed" | "oversized"
-    phase: str  # "import" while the modules were being imported, then "probe"
-    detail: str
-    output: str
-    answer: bytes
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself cannot work (missing user, dead zygote): a harness failure."""
 
 
 def _vm_size() -> int:

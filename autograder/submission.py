@@ -95,7 +95,8 @@ def stage(
     for module, path in list(found.items()):
         try:
             # O_NOFOLLOW: a file swapped for a link after the check is not followed either.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            # (Windows has neither it nor a need for it in local mode, but needs O_BINARY.)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             problems[module] = f"{path.name} could not be read ({exc.strerror})"
             del found[module]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.build import build_all
+from autograder.build import write_zips
 from autograder.paths import KitLayout
 
 LAYOUT = KitLayout.here()
@@ -31,7 +31,7 @@ SUBSTITUTES = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
-    paths = build_all(LAYOUT, out)
+    paths = write_zips(LAYOUT, out)
     assert [p.name for p in paths] == ["autograder.zip", "student_kit.zip"]
     return {p.name: p for p in paths}
 
@@ -196,6 +196,6 @@ def test_student_kit_contains_no_hidden_tensor(built: dict[str, Path]) -> None:
 # ------------------------------------------------------------------ determinism
 
 def test_building_twice_gives_byte_identical_zips(built: dict[str, Path], tmp_path: Path) -> None:
-    again = {p.name: p for p in build_all(LAYOUT, tmp_path)}
+    again = {p.name: p for p in write_zips(LAYOUT, tmp_path)}
     for name, path in built.items():
         assert again[name].read_bytes() == path.read_bytes(), f"{name} differs between two builds"
