@@ -192,7 +192,9 @@ def _test(reader: _Reader, number: str, part: str, defaults: _Reader) -> TestSpe
 
 
 def _part(reader: _Reader, number: str, defaults: _Reader, modules: tuple[str, ...], per_part: float) -> PartSpec:
-    reader.check_keys({"title", "module", "functions", "tests"})
+    reader.check_keys({"title", "module", "functions", "points", "tests"})
+    # A part may be worth more or less than the others (the handout gives 4 each).
+    worth = reader.child("points", per_part).number(minimum=0.0)
     module = reader.child("module").string()
     if module not in modules:
         raise reader.fail(f"module {module!r} is not listed in top-level 'modules' {list(modules)}", "module")
@@ -203,8 +205,8 @@ def _part(reader: _Reader, number: str, defaults: _Reader, modules: tuple[str, .
     if not tests:
         raise tests_reader.fail("a part needs at least one test")
     total = sum(t.points for t in tests)
-    if abs(total - per_part) > 1e-9:
-        raise tests_reader.fail(f"points add up to {total:g}, but every part is worth {per_part:g}")
+    if abs(total - worth) > 1e-9:
+        raise tests_reader.fail(f"points add up to {total:g}, but the part is worth {worth:g}")
     return PartSpec(
         number=number,
         title=reader.child("title").string(),

@@ -125,8 +125,8 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str, tuple[str, ...]]]
     "default timeout wrong type": (lambda d: _set(d, ("defaults", "timeout"), "soon"), "defaults.timeout", ("expected a number",)),
     "negative points": (lambda d: _set(d, (*T111, "points"), -1), "parts.1.1.tests.1.1.1.points", ("must be at least 0", "-1")),
     "negative rtol": (lambda d: _set(d, (*T111, "tolerance"), {"rtol": -1e-4, "atol": 0.0, "why": "x"}), "parts.1.1.tests.1.1.1.tolerance.rtol", ("must be at least 0",)),
-    "part points do not add up": (lambda d: _set(d, (*T111, "points"), 2), "parts.1.1.tests", ("add up to 5", "worth 4")),
-    "part points short": (lambda d: _delete(d, ("parts", "3.2", "tests", "3.2.3")), "parts.3.2.tests", ("add up to 3", "worth 4")),
+    "part points do not add up": (lambda d: _set(d, (*T111, "points"), 2), "parts.1.1.tests", ("add up to 5", "part is worth 4")),
+    "part points short": (lambda d: _delete(d, ("parts", "3.2", "tests", "3.2.3")), "parts.3.2.tests", ("add up to 3", "part is worth 4")),
     "empty part": (lambda d: _set(d, ("parts", "3.2", "tests"), {}), "parts.3.2.tests", ("at least one test",)),
     "visible not a boolean": (lambda d: _set(d, (*T111, "visible"), "no"), "parts.1.1.tests.1.1.1.visible", ("expected true or false", "'no'")),
     "per-test visibility is not a key": (lambda d: _set(d, (*T111, "visibility"), "hidden"), "parts.1.1.tests.1.1.1", ("unknown key", "visibility")),
@@ -293,3 +293,12 @@ def test_graded_markers_and_yaml_entries_are_a_bijection(real: GradingConfig) ->
     for f in files:
         question = f.stem[len("test_q"):]
         assert all(n.startswith(question + ".") for n in _graded_numbers(f)), f"{f.name} grades another question"
+
+
+def test_a_part_may_set_its_own_points(tmp_path: Path) -> None:
+    path = tmp_path / "grading.yaml"
+    text = MINIMAL.replace("    functions: [log_likelihood_bernoulli]\n", "    functions: [log_likelihood_bernoulli]\n    points: 6\n")
+    path.write_text(text + '      "1.1.1": {name: a, points: 2}\n      "1.1.2": {name: b, points: 4}\n')
+    assert load_config(path).total_points == 6
+    path.write_text(text + '      "1.1.1": {name: a, points: 2}\n')
+    _assert_names(_error(path), path, "parts.1.1.tests", "add up to 2", "worth 6")
