@@ -202,8 +202,14 @@ def open_export(export: Path, out: Path) -> Export:
     if export.is_file():
         if not zipfile.is_zipfile(export):
             raise ExportError(f"{export}: not a readable zip file (nor a folder)")
+        created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        export = unpack(export, out)
+        try:
+            export = unpack(export, out)
+        except BaseException:
+            if created:
+                shutil.rmtree(out, ignore_errors=True)  # nothing of a failed unpacking is left
+            raise
     root = find_root(export)
     for marker in KIT_MARKERS:
         if (root / marker).exists():
