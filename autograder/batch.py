@@ -173,8 +173,13 @@ def _slot(layout: KitLayout, config: GradingConfig, jobs: list[GradeJob], slot: 
         finally:
             signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             zygote.close()
-    except BaseException:  # the parent reports whatever this slot did not finish
+    except BaseException as exc:  # the parent reports whatever this slot did not finish
         code = 70
+        if not state.stopping:
+            try:
+                _send(reports, "error " + " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+            except OSError:
+                pass
     finally:
         os._exit(code)
 
@@ -193,6 +198,7 @@ class _Slot:
     uid: int | None = None
     took_work: bool = False
     ended: bool = False
+    error: str = ""  # what stopped the slot, as it reported it
 
 
 @dataclass
@@ -248,6 +254,8 @@ class _Batch:
         if word == "uid" and arg.lstrip("-").isdigit() and int(arg) >= 0:
             slot.uid = int(arg)
             self.uids.add(slot.uid)
+        elif word == "error":
+            slot.error = arg
         elif word == "next":
             slot.job = self.pending.popleft() if self.pending else None
             slot.started = time.monotonic()
@@ -286,7 +294,7 @@ class _Batch:
         _close(slot.commands, slot.reports)
         slot.ended = True
         del self.slots[slot.reports]
-        self.last_status = _describe(status)
+        self.last_status = _describe(status) + (f" ({slot.error})" if slot.error else "")
         if slot.job is not None:
             self.failed(slot.job, f"the grading process {self.last_status} while grading this submission", time.monotonic() - slot.started)
         if self.pending and slot.took_work:

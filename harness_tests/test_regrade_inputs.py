@@ -121,3 +121,18 @@ def test_rubric_change_regrades_everyone(kit: Path, tmp_path: Path) -> None:
     assert grades(out) == grades(fresh)
     assert grades(out)["bug_values"]["1.1"] != before["bug_values"]["1.1"], "the rubric change made no difference"
     assert grades(out)["ref"]["total"] == "36"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root switches to sandbox users")
+def test_submissions_that_cannot_be_graded_are_listed_and_retried(small_export: Path, tmp_path: Path) -> None:
+    kit = copy_kit(tmp_path / "kit")
+    rubric = kit / "grading.yaml"
+    rubric.write_text(rubric.read_text().replace("user: hw3sandbox", "user: hw3nosuchuser", 1))
+    out = tmp_path / "out"
+    failed = cli("regrade", str(small_export), "--out", str(out), "--jobs", "1", cwd=kit)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "1 submission(s) could not be graded (run again to retry them): alice" in failed.stderr
+    row = grades(out)["alice"]
+    assert row["total"] == "" and "could not be graded" in row["errors"] and "hw3nosuchuser" in row["errors"]
+    again = cli("regrade", str(small_export), "--out", str(out), "--jobs", "1", cwd=kit)
+    assert again.returncode == 1 and "0 reused (fingerprint unchanged), 1 to grade" in again.stderr
