@@ -109,3 +109,17 @@ def descendants(root: int) -> set[Proc]:
 
 def alive(procs: set[Proc]) -> set[Proc]:
     return {p for p in procs if (_stat(p.pid) or (0, -1))[1] == p.started}
+
+
+def sandboxed(procs: set[Proc]) -> set[Proc]:
+    """The processes among ``procs`` that run as another user than ours (sandboxed workers)."""
+    found = set()
+    for proc in procs:
+        try:
+            with open(f"/proc/{proc.pid}/status", encoding="ascii", errors="replace") as handle:
+                uid = next(int(line.split()[1]) for line in handle if line.startswith("Uid:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        if uid != os.getuid():
+            found.add(proc)
+    return found
