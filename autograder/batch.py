@@ -210,7 +210,6 @@ class _Batch:
     pending: deque[int] = field(default_factory=deque)
     slots: dict[int, _Slot] = field(default_factory=dict)  # by report fd
     done: dict[int, JobResult] = field(default_factory=dict)
-    uids: set[int] = field(default_factory=set)
     last_status: str = ""
 
     def start_slot(self, index: int) -> None:
@@ -253,7 +252,6 @@ class _Batch:
         word, _, arg = line.partition(" ")
         if word == "uid" and arg.lstrip("-").isdigit() and int(arg) >= 0:
             slot.uid = int(arg)
-            self.uids.add(slot.uid)
         elif word == "error":
             slot.error = arg
         elif word == "next":
@@ -305,23 +303,30 @@ class _Batch:
         return [Running(self.jobs[s.job].key, now - s.started) for s in self.slots.values() if s.job is not None]
 
     def stop_all(self) -> None:
-        """Stop every slot (each stops its zygote and workers), kill what remains, and
-        sweep the sandbox users the slots used."""
+        """Stop every slot (each closes its zygote, which kills its workers and sweeps its
+        sandbox user), then kill whatever is left of a slot that did not end cleanly."""
         for slot in self.slots.values():
-            _signal_group(slot.pid, signal.SIGTERM)
+            try:  # the slot alone: it closes its zygote, which kills the workers
+                os.kill(slot.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + SLOT_STOP_SECONDS
+        unclean: set[int] = set()
         for slot in list(self.slots.values()):
             status = _reap(slot.pid, max(0.0, deadline - time.monotonic()))
             if status is None:
                 _signal_group(slot.pid, signal.SIGKILL)
                 _reap(slot.pid, 5.0)
-            _signal_group(slot.pid, signal.SIGKILL)  # its zygote, if it outlived the slot
+            if status is None or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                _signal_group(slot.pid, signal.SIGKILL)  # its zygote, if it outlived the slot
+                if slot.uid is not None:
+                    unclean.add(slot.uid)
             _close(slot.commands, slot.reports)
         self.slots.clear()
-        if self.uids:
+        if unclean:
             from autograder.sandbox import kill_user_processes
 
-            for uid in self.uids:
+            for uid in unclean:  # the slot could not sweep its sandbox user itself
                 kill_user_processes(uid)
 
 
