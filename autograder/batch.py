@@ -197,7 +197,6 @@ class _Slot:
     started: float = 0.0
     uid: int | None = None
     took_work: bool = False
-    ended: bool = False
     error: str = ""  # what stopped the slot, as it reported it
 
 
@@ -290,7 +289,6 @@ class _Batch:
     def ended(self, slot: _Slot) -> None:
         status = _reap(slot.pid, SLOT_STOP_SECONDS)
         _close(slot.commands, slot.reports)
-        slot.ended = True
         del self.slots[slot.reports]
         self.last_status = _describe(status) + (f" ({slot.error})" if slot.error else "")
         if slot.job is not None:
