@@ -25,6 +25,12 @@ NOT_IN_KIT = (
     "autograder/build.py",
     "autograder/regrade.py",
     "autograder/batch.py",
+    "autograder/export.py",
+    "autograder/fingerprint.py",
+    "autograder/progress.py",
+    "autograder/regrade_report.py",
+    "autograder/show.py",
+    "autograder/triage.py",
     "autograder/gradescope.py",
 )
 

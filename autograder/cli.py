@@ -1,11 +1,14 @@
-"""``python -m autograder``: grade, fixtures, build, calibrate, regrade.
+"""``python -m autograder``: grade, fixtures, build, calibrate, regrade, show.
 
-The student kit ships without the instructor tools: a command is offered only when
-its modules are present, so the kit's ``--help`` lists ``grade`` alone."""
+The student kit ships without the instructor tools: a command is offered only when its
+modules are present, so the kit's ``--help`` lists ``grade`` alone. Errors a user can fix
+(a missing folder, a bad grading.yaml or export) are one line on stderr and exit code 2;
+an interruption exits 130 without a traceback."""
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
 import sys
 from pathlib import Path
 
@@ -31,11 +34,14 @@ def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
+    submission = Path(args.dir) if args.dir else layout.default_submission()
+    if not submission.is_dir():
+        raise UsageError(f"{submission}: submission folder not found")
+    load_config(layout.config_file)  # a broken grading.yaml is the user's error, not a grade
     from autograder.grading import grade_folder
 
     from autograder.report import explain
 
-    submission = Path(args.dir) if args.dir else layout.default_submission()
     summary = grade_folder(layout, submission, Path(args.results) if args.results else None)
     if summary.mode:
         print(summary.mode)
@@ -43,7 +49,20 @@ def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
         print(explain(summary.outcomes))
         print()
     print(summary.table)
-    return 0
+    return 0 if summary.outcomes else 1
+
+
+class UsageError(ValueError):
+    """Bad input the user can fix: printed as one line, exit code 2."""
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM ends the command like Ctrl-C does: cleanly, exit code 130."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 # Instructor commands and the modules each needs (absent from the student kit).
@@ -52,6 +71,7 @@ INSTRUCTOR_MODULES = {
     "build": ("build",),
     "calibrate": ("calibrate",),
     "regrade": ("regrade", "batch"),
+    "show": ("show",),
 }
 
 
@@ -81,8 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         regrade.add_argument("export")
         regrade.add_argument("--out", required=True)
         regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
-        regrade.add_argument("--force", action="store_true", help="regrade submissions that already have results")
+        regrade.add_argument("--force", action="store_true", help="regrade every submission, even those whose results are current")
+        regrade.add_argument("--only", nargs="+", metavar="ID", default=None, help="regrade just these submissions (folder names)")
+    if available("show"):
+        show = sub.add_parser("show", help="render one results.json as the student sees it on Gradescope")
+        show.add_argument("results")
     args = parser.parse_args(argv)
+    _interrupt_on_sigterm()
     try:
         if args.command == "fixtures":
             return _cmd_fixtures(args, layout)
@@ -109,11 +134,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "regrade":
             from autograder.regrade import regrade_export
 
-            return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force)
+            return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force, args.only)
+        if args.command == "show":
+            from autograder.show import render_file
+
+            print(render_file(Path(args.results)))
+            return 0
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"configuration error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

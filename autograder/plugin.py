@@ -3,8 +3,10 @@
 It reads points, visibility, tolerances and timeouts from grading.yaml, hands each
 test a ``grader`` bound to its rubric entry, and records one TestOutcome per test.
 The submission is never imported here: the ``grader`` reaches it only through the
-sandboxed worker. A bulk regrade runs one session over many submissions: the graded
-tests are then parametrised by submission, and run submission after submission."""
+sandboxed worker. One session may grade many submissions: either a fixed set (the
+graded tests are parametrised by submission and run submission after submission), or
+a queue (a bulk regrade's slot): the tests are collected once and run again for each
+submission ``next_submission`` hands out, until it says there is no more work."""
 from __future__ import annotations
 
 import functools
@@ -28,6 +30,7 @@ from autograder.worker_pool import WorkerPool, choose_mode, start_workers
 
 SESSION_KEY = pytest.StashKey["GradingSession"]()
 SINGLE = ""
+QUEUE = "queue"  # the parameter of queue-fed sessions: whichever submission is current
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class GradingHandle:
     skipped: set[str] = field(default_factory=set)
     submissions: dict[str, Path] = field(default_factory=dict)
     on_done: Callable[[SubmissionDone], None] | None = None
+    # Queue mode: the next (key, folder) to grade, or None when there is no more work.
+    next_submission: Callable[[], tuple[str, Path] | None] | None = None
     # Calibration: (submission, test number, what was compared, tolerance ratio).
     recorder: Callable[[str, str, str, float], None] | None = None
 
@@ -79,6 +84,11 @@ class GradingSession:
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
+    queued: str | None = None  # queue mode: the submission being graded
+
+    def resolve(self, key: str) -> str:
+        """A test's submission key: in queue mode, whichever submission is current."""
+        return self.queued if key == QUEUE and self.queued is not None else key
 
     def runner_for(self, key: str) -> SubmissionRunner:
         """The runner of ``key``; moving on to another submission finishes the previous one."""
@@ -180,13 +190,18 @@ def _number(item: pytest.Item) -> str | None:
 
 def _submission_key(item: pytest.Item) -> str:
     callspec = getattr(item, "callspec", None)
-    return str(callspec.params.get("hw3_submission", SINGLE)) if callspec is not None else SINGLE
+    raw = str(callspec.params.get("hw3_submission", SINGLE)) if callspec is not None else SINGLE
+    return item.config.stash[SESSION_KEY].resolve(raw)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hw3_submission" not in metafunc.fixturenames:
         return
-    keys = [k for k in metafunc.config.stash[SESSION_KEY].submissions if k != SINGLE]
+    session: GradingSession = metafunc.config.stash[SESSION_KEY]
+    if session.handle is not None and session.handle.next_submission is not None:
+        metafunc.parametrize("hw3_submission", [QUEUE], ids=[QUEUE])
+        return
+    keys = [k for k in session.submissions if k != SINGLE]
     if keys:
         metafunc.parametrize("hw3_submission", keys, ids=keys)
 
@@ -209,6 +224,35 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items.sort(key=lambda it: order.get(_submission_key(it), 0))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Queue mode: run the collected tests once per submission handed out, finishing
+    each submission (everything it started killed, ``on_done`` called) before asking
+    for the next, so a free slot takes new work instead of a share fixed up front."""
+    grading: GradingSession = session.config.stash[SESSION_KEY]
+    feed = grading.handle.next_submission if grading.handle is not None else None
+    if feed is None:
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    if session.config.option.collectonly:
+        return True
+    while True:
+        work = feed()
+        if work is None:
+            return True
+        key, folder = work
+        grading.submissions[key] = folder
+        grading.queued = key
+        grading.runner_for(key)  # staged now, so on_done comes even if no test reached it
+        items = session.items
+        for index, item in enumerate(items):
+            nextitem = items[index + 1] if index + 1 < len(items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        grading.finish_active()
+        grading.queued = None
+
+
 @pytest.fixture
 def hw3_submission(request: pytest.FixtureRequest) -> str:
     """Which submission this test grades (parametrised in a bulk regrade)."""
@@ -226,9 +270,10 @@ def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grad
     if spec.hidden and not session.store.private:
         # The student kit runs the visible tests only, whether or not a test needs fixtures.
         pytest.skip("hidden test: runs on Gradescope only")
-    runner = session.runner_for(hw3_submission)
+    key = session.resolve(hw3_submission)  # parametrised directly: the fixture is bypassed
+    runner = session.runner_for(key)
     recorder = session.handle.recorder if session.handle is not None else None
-    bound = functools.partial(recorder, hw3_submission) if recorder is not None else None
+    bound = functools.partial(recorder, key) if recorder is not None else None
     secret = session.store.secret() + runner.staged.digest()
     yield Grader(spec, session.config.part(spec.part), session.store, runner, bound, secret=secret)
 

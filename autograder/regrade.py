@@ -2,217 +2,149 @@
 
 EXPORT is a Gradescope "Export Submissions" zip or its unpacked folder (one folder per
 submission and a ``submission_metadata.yml``), or simply a folder of submission folders.
-Writes ``DIR/results/<submission>.json``, ``DIR/grades.csv`` and prints a summary.
-Finished submissions are kept, so an interrupted regrade resumes where it stopped."""
+Writes ``DIR/results/<submission>.json``, ``DIR/grades.csv``, ``DIR/tests.csv``,
+``DIR/histogram.png`` and prints a summary.
+
+Each result carries a fingerprint of everything that decided it (the submission's
+files, grading.yaml, tests, fixtures, harness source); a re-run regrades exactly the
+submissions whose fingerprint changed or whose result is missing, so an interrupted
+regrade resumes where it stopped and a rubric change regrades everyone.
+
+Exit codes: 0 done, 1 some submissions could not be graded (listed), 2 bad input,
+130 interrupted."""
 from __future__ import annotations
 
-import collections
-import csv
 import json
 import os
-import shutil
+import shlex
 import sys
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from autograder.batch import GradeJob, JobResult, grade_many
+from autograder.batch import FINGERPRINT_KEY, BatchInterrupted, GradeJob, JobResult, grade_many
 from autograder.config import GradingConfig, load_config
+from autograder.export import Export, ExportEntry, ExportError, open_export
+from autograder.fingerprint import kit_fingerprint, submission_fingerprint
 from autograder.paths import KitLayout
-from autograder.report import first_line
+from autograder.regrade_report import Row, part_scores, summary, write_grades, write_histogram, write_tests
 
-METADATA = "submission_metadata.yml"
+__all__ = ["regrade_export", "part_scores", "ExportError"]
 
-
-@dataclass(frozen=True)
-class Student:
-    name: str = ""
-    email: str = ""
-    sid: str = ""
+EXIT_DONE, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+TABLES = ("grades.csv", "tests.csv", "histogram.png")
 
 
 @dataclass(frozen=True)
-class ExportEntry:
-    key: str
-    folder: Path
-    students: tuple[Student, ...] = field(default_factory=tuple)
+class Plan:
+    """Which submissions to grade, with the fingerprint each result must carry."""
+
+    jobs: list[GradeJob]
+    reused: int
+    fingerprints: dict[str, str]
 
 
-class _LenientLoader(yaml.SafeLoader):
-    """Safe YAML that turns Ruby-specific tags (Gradescope's exports have some) into plain data."""
-
-
-def _plain(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_scalar(node)
-
-
-_LenientLoader.add_multi_constructor("!", _plain)
-_LenientLoader.add_multi_constructor("tag:", _plain)
-
-
-def _key(mapping: Any, name: str) -> Any:
-    """Gradescope writes Ruby symbols (``:name``); accept ``name`` too."""
-    if not isinstance(mapping, dict):
-        return None
-    return mapping.get(f":{name}", mapping.get(name))
-
-
-def read_metadata(root: Path) -> dict[str, tuple[Student, ...]]:
-    path = root / METADATA
-    if not path.is_file():
-        return {}
+def _load(path: Path) -> dict | None:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8", errors="replace"), Loader=_LenientLoader)
-    except yaml.YAMLError as exc:
-        print(f"warning: {path}: unreadable metadata ({exc}); continuing without student names", file=sys.stderr)
-        return {}
-    students: dict[str, tuple[Student, ...]] = {}
-    for key, record in (data or {}).items() if isinstance(data, dict) else []:
-        submitters = _key(record, "submitters") or []
-        people = []
-        for person in submitters if isinstance(submitters, list) else []:
-            people.append(Student(str(_key(person, "name") or ""), str(_key(person, "email") or ""), str(_key(person, "sid") or "")))
-        students[str(key)] = tuple(people)
-    return students
-
-
-def _safe_extract(archive: Path, target: Path) -> None:
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            destination = (target / info.filename).resolve()
-            if not str(destination).startswith(str(target.resolve()) + os.sep) and destination != target.resolve():
-                raise ValueError(f"{archive}: entry {info.filename!r} would escape the extraction folder")
-        zf.extractall(target)
-
-
-def export_root(export: Path, out: Path) -> Path:
-    """The folder holding the submission folders (unzipping the export if needed)."""
-    if not export.exists():
-        raise FileNotFoundError(f"{export}: export not found")
-    if export.is_file():
-        target = out / "export"
-        if not target.exists():
-            tmp = out / "export.partial"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            _safe_extract(export, tmp)
-            tmp.rename(target)
-        export = target
-    for candidate in [export, *sorted(p for p in export.iterdir() if p.is_dir())]:
-        if (candidate / METADATA).is_file():
-            return candidate
-    children = [p for p in export.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
-    if len(children) == 1 and not any(children[0].glob("*.py")) and any(p.is_dir() for p in children[0].iterdir()):
-        return children[0]
-    return export
-
-
-def discover(root: Path) -> list[ExportEntry]:
-    students = read_metadata(root)
-    entries = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))):
-        entries.append(ExportEntry(folder.name, folder, students.get(folder.name, ())))
-    return entries
-
-
-def _complete(path: Path, config: GradingConfig) -> bool:
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        return False
-    return isinstance(results, dict) and len(results.get("tests", [])) == len(config.tests())
+        return None
+    return data if isinstance(data, dict) else None
 
 
-def part_scores(config: GradingConfig, results: dict) -> dict[str, float]:
-    scores = {part.number: 0.0 for part in config.parts}
-    for test in results.get("tests", []):
-        part = ".".join(str(test.get("number", "")).split(".")[:2])
-        if part in scores:
-            scores[part] += float(test.get("score", 0.0))
-    return scores
+def current_results(path: Path, fingerprint: str, config: GradingConfig) -> dict | None:
+    """The stored results if they were graded from exactly this fingerprint and are complete."""
+    results = _load(path)
+    if results is None or results.get(FINGERPRINT_KEY) != fingerprint:
+        return None
+    return results if len(results.get("tests", [])) == len(config.tests()) else None
 
 
-def _errors(results: dict) -> str:
-    notes = []
-    if results.get("output"):
-        notes.append(first_line(str(results["output"])))
-    missing = sorted({first_line(t["output"]).split(": ", 1)[-1] for t in results.get("tests", []) if "not found in your submission" in t.get("output", "")})
-    notes.extend(missing)
-    return "; ".join(notes)
+def plan(layout: KitLayout, config: GradingConfig, export: Export, results_dir: Path, force: bool, only: set[str] | None) -> Plan:
+    kit = kit_fingerprint(layout)
+    fingerprints = {e.key: submission_fingerprint(kit, e.folder) for e in export.entries}
+    jobs, reused = [], 0
+    for entry in export.entries:
+        path = results_dir / f"{entry.key}.json"
+        wanted = entry.key in only if only is not None else True
+        if not wanted:
+            continue
+        if not force and only is None and current_results(path, fingerprints[entry.key], config) is not None:
+            reused += 1
+            continue
+        jobs.append(GradeJob(entry.key, entry.folder, path, fingerprints[entry.key]))
+    return Plan(jobs, reused, fingerprints)
 
 
-def write_csv(path: Path, config: GradingConfig, entries: list[ExportEntry], results: dict[str, dict]) -> None:
-    parts = [p.number for p in config.parts]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["submission_id", "names", "emails", "sids", *parts, "total", "errors"])
-        for entry in entries:
-            result = results[entry.key]
-            scores = part_scores(config, result)
-            writer.writerow([
-                entry.key,
-                "; ".join(s.name for s in entry.students),
-                "; ".join(s.email for s in entry.students),
-                "; ".join(s.sid for s in entry.students),
-                *[f"{scores[p]:g}" for p in parts],
-                f"{sum(scores.values()):g}",
-                _errors(result),
-            ])
+def _resume_command(export: Path, out: Path) -> str:
+    return " ".join(shlex.quote(p) for p in ("python3", "-m", "autograder", "regrade", str(export), "--out", str(out)))
 
 
-def summary(config: GradingConfig, results: list[dict]) -> str:
-    lines = [f"{len(results)} submission(s)", f"{'part':6}{'mean':>8}  distribution (score: count)   most common failure"]
-    for part in config.parts:
-        scores = [part_scores(config, r)[part.number] for r in results]
-        counts = collections.Counter(scores)
-        failures: collections.Counter[str] = collections.Counter()
-        for r in results:
-            failures.update({
-                first_line(t["output"]).split(": ", 1)[-1][:90]
-                for t in r.get("tests", [])
-                if str(t.get("number", "")).startswith(part.number + ".") and t.get("status") != "passed"
-            })
-        common = failures.most_common(1)[0] if failures else ("", 0)
-        dist = " ".join(f"{s:g}:{c}" for s, c in sorted(counts.items(), reverse=True))
-        mean = sum(scores) / len(scores) if scores else 0.0
-        lines.append(f"{part.number:6}{mean:8.2f}  {dist:28} {f'({common[1]}x) {common[0]}' if common[1] else ''}")
-    totals = [sum(part_scores(config, r).values()) for r in results]
-    if totals:
-        lines.append(f"total mean {sum(totals) / len(totals):.2f}/{config.total_points:g}")
-    return "\n".join(lines)
+def _rows(config: GradingConfig, entries: tuple[ExportEntry, ...], results_dir: Path, fingerprints: dict[str, str], failed: dict[str, JobResult]) -> list[Row]:
+    rows = []
+    for entry in entries:
+        if entry.key in failed:
+            reason = str(failed[entry.key].results.get("output", "")).strip().splitlines()[-1:]
+            rows.append(Row(entry, None, f"could not be graded: {reason[0] if reason else 'grader error'}"[:200]))
+            continue
+        results = current_results(results_dir / f"{entry.key}.json", fingerprints[entry.key], config)
+        rows.append(Row(entry, results, "" if results is not None else "not graded with the current kit and files (run without --only)"))
+    return rows
 
 
-def regrade_export(layout: KitLayout, export: Path, out: Path, jobs: int | None = None, force: bool = False) -> int:
+def regrade_export(
+    layout: KitLayout, export: Path, out: Path, jobs: int | None = None, force: bool = False, only: list[str] | None = None
+) -> int:
+    """Grade the export into ``out``; the exit code (see the module's docstring).
+    Bad input raises ExportError (or ConfigError) before anything is graded."""
     config = load_config(layout.config_file)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: --out exists and is not a folder")
+    opened = open_export(export, out)
+    if opened.unlisted:
+        shown = ", ".join(opened.unlisted[:20]) + (" ..." if len(opened.unlisted) > 20 else "")
+        print(f"warning: {len(opened.unlisted)} submission folder(s) not in submission_metadata.yml, graded with blank names: {shown}", file=sys.stderr)
+    chosen = set(only) if only else None
+    if chosen is not None:
+        unknown = sorted(chosen - {e.key for e in opened.entries})
+        if unknown:
+            raise ExportError(f"{export}: no submission folder named {', '.join(unknown)} (--only)")
     out.mkdir(parents=True, exist_ok=True)
-    root = export_root(export, out)
-    entries = discover(root)
-    if not entries:
-        print(f"{root}: no submission folders found", file=sys.stderr)
-        return 1
     results_dir = out / "results"
-    todo = [
-        GradeJob(e.key, e.folder, results_dir / f"{e.key}.json")
-        for e in entries
-        if force or not _complete(results_dir / f"{e.key}.json", config)
-    ]
-    workers = jobs or config.sandbox.slots_per_core * (os.cpu_count() or 1)
-    from tqdm import tqdm
+    work = plan(layout, config, opened, results_dir, force, chosen)
+    print(f"{len(opened.entries)} submission(s): {work.reused} reused (fingerprint unchanged), {len(work.jobs)} to grade", file=sys.stderr)
+    failed: dict[str, JobResult] = {}
+    if work.jobs:
+        for name in TABLES:  # never leave tables that do not match the results
+            (out / name).unlink(missing_ok=True)
+        from autograder.progress import Progress
 
-    with tqdm(total=len(entries), initial=len(entries) - len(todo), unit="submission", file=sys.stderr, disable=None) as bar:
+        progress = Progress(total=len(opened.entries) if chosen is None else len(work.jobs), initial=work.reused)
+        slots = jobs or config.sandbox.slots_per_core * (os.cpu_count() or 1)
+
         def done(result: JobResult) -> None:
-            bar.update(1)
+            progress.finished(result.graded)
+            if not result.graded:
+                failed[result.job.key] = result
 
-        grade_many(layout, config, todo, workers=min(workers, max(1, len(todo))), on_done=done)
-    results = {e.key: json.loads((results_dir / f"{e.key}.json").read_text(encoding="utf-8")) for e in entries}
-    write_csv(out / "grades.csv", config, entries, results)
-    print(summary(config, list(results.values())))
-    print(f"wrote {out / 'grades.csv'} and {len(entries)} results in {results_dir}")
-    return 0
+        try:
+            grade_many(layout, config, work.jobs, workers=slots, on_done=done, on_tick=progress.tick)
+        except BatchInterrupted as stop:
+            progress.close()
+            print(
+                f"interrupted ({stop}): stopped every grading process; kept {len(stop.finished)} result(s) finished in this run, "
+                f"{len(stop.unfinished)} submission(s) not graded (nothing recorded for them).\n"
+                f"to resume, run the same command again: {_resume_command(export, out)}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        progress.close()
+    rows = _rows(config, opened.entries, results_dir, work.fingerprints, failed)
+    write_grades(out / "grades.csv", config, rows)
+    write_tests(out / "tests.csv", config, rows)
+    note = write_histogram(out / "histogram.png", config, rows)
+    print(summary(config, rows))
+    print(f"wrote {out / 'grades.csv'}, {out / 'tests.csv'} and {len(rows)} results in {results_dir}; {note}")
+    if failed:
+        print(f"{len(failed)} submission(s) could not be graded (run again to retry them): {', '.join(sorted(failed))}", file=sys.stderr)
+        return EXIT_FAILURES
+    return EXIT_DONE
