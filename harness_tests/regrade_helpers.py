@@ -17,11 +17,11 @@ KIT_ITEMS = ("autograder", "tests", "fixtures", "student_template", "reference",
 SLOW_IMPORT = "import time; time.sleep(0.5)  # a slow but correct submission\n"
 
 
-def copy_kit(target: Path) -> Path:
-    """A copy of the kit's files: KitLayout derives every path from the package's folder,
-    so ``python -m autograder`` run in ``target`` grades with ``target``'s grading.yaml."""
+def copy_kit(target: Path, extra: tuple[str, ...] = ()) -> Path:
+    """A copy of the kit's files (and ``extra`` ones): KitLayout derives every path from the
+    package's folder, so ``python -m autograder`` run in ``target`` uses ``target``'s files."""
     target.mkdir(parents=True)
-    for name in KIT_ITEMS:
+    for name in KIT_ITEMS + extra:
         source = LAYOUT.root / name
         if source.is_dir():
             shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))

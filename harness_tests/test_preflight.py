@@ -13,22 +13,15 @@ from pathlib import Path
 import pytest
 
 from harness_tests.corpus import LAYOUT
+from harness_tests.regrade_helpers import copy_kit
 
-COPIED = ("autograder", "tests", "fixtures", "reference", "student_template", "grading.yaml", "pytest.ini", "conftest.py",
-          "requirements.txt", "setup.sh", "run_autograder")
+EXTRA = ("conftest.py", "requirements.txt", "setup.sh", "run_autograder")
 STYLES = ("q1_eps_1e5_added", "q3_einsum_cosine")
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in COPIED:
-        source = LAYOUT.root / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    root = copy_kit(tmp_path / "project", EXTRA)
     for style in STYLES:  # calibration needs correct styles; two keep it quick
         shutil.copytree(LAYOUT.root / "harness_tests" / "submissions" / "styles" / style, root / "harness_tests" / "submissions" / "styles" / style)
     return root

@@ -98,7 +98,7 @@ def test_grade_with_a_broken_grading_yaml(kit: Path, tmp_path: Path) -> None:
 def test_rubric_change_regrades_everyone(kit: Path, tmp_path: Path) -> None:
     export = tmp_path / "export"
     reference(export / "ref")
-    bug("bernoulli_mean_over_features", export / "bug_values")  # passes 1.1.1, fails 1.1.2
+    bug("bernoulli_returns_float64", export / "bug_values")  # fails 1.1.1 (its dtype) only
     bug("bernoulli_keepdim_shape", export / "bug_shape")
     shutil.copytree(LAYOUT.template_dir, export / "template")
     out, fresh = tmp_path / "out", tmp_path / "fresh"
@@ -107,8 +107,8 @@ def test_rubric_change_regrades_everyone(kit: Path, tmp_path: Path) -> None:
     rubric = kit / "grading.yaml"
     text = rubric.read_text()
     swapped = text.replace(
-        "log_likelihood_bernoulli returns one float32 value per example\n        points: 1",
-        "log_likelihood_bernoulli returns one float32 value per example\n        points: 2",
+        "log_likelihood_bernoulli returns one float32 value per example, the right one\n        points: 1",
+        "log_likelihood_bernoulli returns one float32 value per example, the right one\n        points: 2",
     ).replace("log_likelihood_bernoulli matches the reference\n        points: 2", "log_likelihood_bernoulli matches the reference\n        points: 1")
     assert swapped != text
     rubric.write_text(swapped)
