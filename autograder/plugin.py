@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from autograder.budget import Budget
 from autograder.client import SubmissionRunner
 from autograder.config import GradingConfig, load_config
 from autograder.fixture_store import FixtureStore
@@ -53,6 +54,8 @@ class GradingHandle:
     on_done: Callable[[SubmissionDone], None] | None = None
     # Calibration: (submission, test number, what was compared, tolerance ratio).
     recorder: Callable[[str, str, str, float], None] | None = None
+    # When a single grading began (before the zygote started): its time budget counts from here.
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -91,7 +94,17 @@ class GradingSession:
         support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
         staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid, self.zygote.policy.gid)
         self.active = _Active(key, staged, SubmissionRunner(self.zygote, staged, self.payloads))
+        self.zygote.set_deadline(self.budget_for(key).deadline)
         return self.active.runner
+
+    def budget_for(self, key: str) -> Budget:
+        """The time budget of submission ``key``: a single grading's counts from its start,
+        each submission of a bulk regrade has its own, counted from its first test."""
+        if key == SINGLE:
+            started = self.handle.started if self.handle is not None else self.started
+        else:
+            started = self.active.started if self.active is not None and self.active.key == key else time.monotonic()
+        return Budget(self.config.sandbox.budget_seconds, started)
 
     def record(self, key: str, outcome: TestOutcome | None, number: str) -> None:
         """File an outcome (None: skipped) with its submission: a single grading keeps
@@ -215,7 +228,7 @@ def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grad
     runner = session.runner_for(hw3_submission)
     recorder = session.handle.recorder if session.handle is not None else None
     bound = functools.partial(recorder, hw3_submission) if recorder is not None else None
-    yield Grader(spec, session.config.part(spec.part), session.store, runner, bound)
+    yield Grader(spec, session.config.part(spec.part), session.store, runner, bound, session.budget_for(hw3_submission))
 
 
 @pytest.hookimpl(hookwrapper=True)

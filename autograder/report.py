@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from autograder.config import GradingConfig
 from autograder.records import TestOutcome
+from autograder.text import clean_text
 
 
 def first_line(text: str) -> str:
-    for line in text.splitlines():
+    for line in clean_text(text).splitlines():
         if line.strip():
             return line.strip()
     return ""

@@ -405,6 +405,7 @@ class WorkerHandle:
     requests: int
     answers: int
     output: int
+    not_after: float | None = None  # time.monotonic() past which no probe runs (the budget)
 
     def close(self) -> None:
         for fd in (self.requests, self.answers, self.output):
@@ -424,7 +425,10 @@ class WorkerHandle:
         The request is written without blocking (the trusted end is non-blocking): a
         worker that shrinks its pipe and stops reading must not stall the harness before
         the probe's deadline even started."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        if self.not_after is not None and self.not_after < deadline:
+            deadline = self.not_after
         pending = memoryview(wire.frame(payload))
         answer = bytearray()
         output = bytearray()
@@ -436,7 +440,8 @@ class WorkerHandle:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 what = "did not read its request" if pending else "did not finish"
-                return self._result("timeout", answer, output, f"{what} within {timeout:g} s", output_limit)
+                limit = f"{timeout:g} s" if deadline - started >= timeout else "the grading's time budget"
+                return self._result("timeout", answer, output, f"{what} within {limit}", output_limit)
             ready, writable, _ = select.select(fds, [self.requests] if pending else [], [], remaining)
             if writable:
                 try:
@@ -504,6 +509,12 @@ class Zygote:
         self._control = control
         self.policy = policy
         self._logged: set[str] = set()
+        self.not_after: float | None = None
+
+    def set_deadline(self, not_after: float | None) -> None:
+        """No probe of a worker spawned from now on runs past ``not_after`` (monotonic):
+        the time budget of the submission being graded."""
+        self.not_after = not_after
 
     @classmethod
     def start(cls, policy: SandboxPolicy) -> "Zygote":
@@ -572,7 +583,7 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             raise SandboxError("the worker supervisor did not start a worker")
-        handle = WorkerHandle(int(reply["pid"]), *fds)
+        handle = WorkerHandle(int(reply["pid"]), *fds, not_after=self.not_after)
         os.set_blocking(handle.requests, False)
         if reply.get("fatal"):
             self.finish(handle)
