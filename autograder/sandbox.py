@@ -10,6 +10,8 @@ every process of the sandbox user (or, when not root, of the workers' sessions) 
 killed, so nothing the submission started outlives its grading."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fcntl
 import gc
 import json
@@ -164,6 +166,44 @@ def kill_user_processes(uid: int) -> None:
             except ProcessLookupError:
                 pass
         time.sleep(0.002)
+
+
+SYSV_IPC = (("shm", "shmid"), ("sem", "semid"), ("msg", "msqid"))
+IPC_RMID = 0
+
+
+def remove_user_ipc(uid: int) -> None:
+    """Remove the SysV IPC objects (of this IPC namespace) and the /dev/shm files that
+    ``uid`` owns or created: where the kernel refused workers their own IPC namespace
+    or mount namespace, what a submission left there must not reach the next one."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    for kind, id_column in SYSV_IPC:
+        try:
+            with open(f"/proc/sysvipc/{kind}", encoding="ascii") as table:
+                header = table.readline().split()
+                rows = [dict(zip(header, line.split())) for line in table]
+        except OSError:
+            continue
+        for row in rows:
+            if str(uid) not in (row.get("uid"), row.get("cuid")) or not row.get(id_column, "").isdigit():
+                continue
+            ident = int(row[id_column])
+            if kind == "shm":
+                libc.shmctl(ident, IPC_RMID, None)
+            elif kind == "sem":
+                libc.semctl(ident, 0, IPC_RMID)
+            else:
+                libc.msgctl(ident, IPC_RMID, None)
+    try:
+        entries = list(os.scandir("/dev/shm"))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_uid == uid:
+                os.unlink(entry.path)
+        except OSError:
+            continue
 
 
 def _close_fds(keep: set[int]) -> None:
@@ -394,6 +434,8 @@ def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
             control.send(json.dumps({"status": state.end([pid]).get(pid)}).encode())
         elif op == "finish_all":
             state.end(sorted(state.children))
+            if policy.uid is not None:
+                remove_user_ipc(policy.uid)
             control.send(b"{}")
 
 
@@ -619,6 +661,7 @@ class Zygote:
             reap(self.pid, time.monotonic() + ZYGOTE_EXIT_SECONDS)
         if not swept and self.policy.uid is not None:
             kill_user_processes(self.policy.uid)
+            remove_user_ipc(self.policy.uid)
         if self.policy.lease is not None:
             os.close(self.policy.lease)  # the user is free for another grading
 
