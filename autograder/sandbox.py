@@ -2,12 +2,16 @@
 
 The zygote is forked from the trusted harness right after torch is imported and warmed
 up, before any expected value is loaded. On request it forks a worker that starts its
-own session, gets resource limits, drops to the unprivileged sandbox user (when we are
-root) and then answers probes on pipes whose trusted ends are handed back to the
-harness. A worker serves one submission module (and one set of substituted callees);
-a worker that times out or crashes is killed and replaced. When a submission is done,
-every process of the sandbox user (or, when not root, of the workers' sessions) is
-killed, so nothing the submission started outlives its grading."""
+own session, gets resource limits, is confined (worker/filesystem.py: a private view of
+the filesystem and its own scratch; worker/confine.py: IPC and network namespaces and a
+system-call filter), drops to the unprivileged sandbox user (when we are root), reports
+what the kernel refused, and then answers probes on pipes whose trusted ends are handed
+back to the harness. A worker that times out or crashes is killed together with every
+process of the sandbox user (tracers included) and replaced. No wait is unbounded:
+requests are written without blocking under the probe's deadline, killed workers are
+reaped with WNOHANG and a time limit, and every exchange with the zygote has one. When a
+submission is done, every process of the sandbox user (or, when not root, of the workers'
+sessions) is killed, so nothing the submission started outlives its grading."""
 from __future__ import annotations
 
 import ctypes
