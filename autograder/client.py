@@ -16,6 +16,7 @@ import torch
 from autograder import wire
 from autograder.records import Observation, ProbeRequest
 from autograder.submission import StagedSubmission
+from autograder.text import clean_json, clean_text
 
 if TYPE_CHECKING:  # the sandbox needs Linux; a local grading may use portable workers instead
     from autograder.sandbox import WorkerHandle, Zygote
@@ -153,6 +154,8 @@ class SubmissionRunner:
 
     @staticmethod
     def _interpret(status: str, phase: str, detail: str, output: str, answer: bytes, sequence: int) -> Observation:
+        """The worker's answer as an Observation; all of its text is cleaned here, once."""
+        output = clean_text(output)
         if status == "timeout":
             where = "while importing your module" if phase == "import" else "while running"
             return Observation("timeout", f"timed out {where}: {detail}", output=output, phase=phase)
@@ -163,6 +166,7 @@ class SubmissionRunner:
             tensors, header = wire.decode(answer)
         except wire.WireError as exc:
             return Observation("protocol", f"the worker's answer was not valid ({exc})", output=output, phase=phase)
+        header = clean_json(header)
         kind = header.get("status")
         message = header.get("message", "")
         values = header.get("values", {})

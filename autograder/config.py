@@ -14,6 +14,7 @@ import yaml
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 # How Gradescope may show a test that is not visible before the deadline.
 NON_VISIBLE = ("after_due_date", "after_published", "hidden")
+DEFAULT_BUDGET_SECONDS = 480.0  # one submission's whole grading; Gradescope stops at 600 by default
 
 
 class ConfigError(ValueError):
@@ -66,6 +67,7 @@ class SandboxSpec:
     max_file_mb: int
     output_limit_kb: int
     slots_per_core: int
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def _part(reader: _Reader, number: str, defaults: _Reader, modules: tuple[str, .
 
 
 def _sandbox(reader: _Reader) -> SandboxSpec:
-    reader.check_keys({"user", "memory_mb", "cpu_seconds", "max_processes", "max_file_mb", "output_limit_kb", "slots_per_core"})
+    reader.check_keys({"user", "memory_mb", "cpu_seconds", "max_processes", "max_file_mb", "output_limit_kb", "slots_per_core", "budget_seconds"})
     return SandboxSpec(
         user=reader.child("user").string(),
         memory_mb=int(reader.child("memory_mb").number(minimum=64, integer=True)),
@@ -226,6 +228,7 @@ def _sandbox(reader: _Reader) -> SandboxSpec:
         max_file_mb=int(reader.child("max_file_mb").number(minimum=1, integer=True)),
         output_limit_kb=int(reader.child("output_limit_kb").number(minimum=1, integer=True)),
         slots_per_core=int(reader.child("slots_per_core").number(minimum=1, integer=True)),
+        budget_seconds=reader.child("budget_seconds", DEFAULT_BUDGET_SECONDS).number(minimum=1.0),
     )
 
 

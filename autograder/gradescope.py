@@ -24,20 +24,37 @@ def lock_down(layout: GradescopeLayout) -> None:
         os.chmod(layout.submission, 0o700)
 
 
+def print_safely(text: str) -> None:
+    """Print the table for the log; a stream that cannot take it (an ASCII locale, a
+    closed pipe) costs the log line, never the results, which are written by then."""
+    try:
+        print(text)
+    except (UnicodeError, OSError, ValueError):
+        try:
+            sys.stdout.buffer.write(text.encode("ascii", "backslashreplace") + b"\n")
+        except (AttributeError, OSError, ValueError):
+            pass
+
+
 def main() -> int:
     started = time.monotonic()
     gradescope = GradescopeLayout.from_env()
     kit = KitLayout(gradescope.source)
+    table = ""
     try:
         lock_down(gradescope)
         from autograder.grading import grade_folder
 
-        summary = grade_folder(kit, gradescope.submission, gradescope.results_file, require_sandbox=True)
-        print(summary.table)
+        table = grade_folder(kit, gradescope.submission, gradescope.results_file, require_sandbox=True).table
     except Exception as exc:  # last resort: the grader's own failure still yields a results.json
         from autograder.results import harness_failure_results, write_results
 
         traceback.print_exc()
+        # grade_folder writes the results last, so they were not written: nothing is lost.
         write_results(gradescope.results_file, harness_failure_results(None, f"{type(exc).__name__}: {exc}", time.monotonic() - started))
-    sys.stdout.flush()
+    print_safely(table)  # after the results are written, outside the fallback
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
     return 0

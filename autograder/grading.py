@@ -17,6 +17,7 @@ from autograder.plugin import SINGLE, GradingHandle, SubmissionDone
 from autograder.records import TestOutcome
 from autograder.report import part_table
 from autograder.results import build_results, complete_outcomes, harness_failure_results, write_results
+from autograder.gradelog import log
 from autograder.worker_pool import WorkerPool, start_workers
 
 
@@ -65,8 +66,9 @@ def run_pytest(layout: KitLayout, config: GradingConfig, handle: GradingHandle) 
     return int(code), buffer.getvalue()
 
 
-def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: WorkerPool) -> tuple[GradingHandle, str, int]:
-    handle = GradingHandle(zygote, submissions={SINGLE: submission})
+def run_suites(layout: KitLayout, config: GradingConfig, submission: Path, zygote: WorkerPool, started: float | None = None) -> tuple[GradingHandle, str, int]:
+    """``started``: when the grading began (its time budget counts from there)."""
+    handle = GradingHandle(zygote, submissions={SINGLE: submission}, started=started if started is not None else time.monotonic())
     code, output = run_pytest(layout, config, handle)
     return handle, output, code
 
@@ -94,7 +96,7 @@ def grade_folder(
         required = require_sandbox or layout.root.resolve() == GradescopeLayout.from_env().source.resolve()
         zygote, chosen = start_workers(config.sandbox, user, required)
         mode = chosen.line
-        handle, output, code = run_suites(layout, config, submission, zygote)
+        handle, output, code = run_suites(layout, config, submission, zygote, started)
         if code not in (0, 1) and not handle.outcomes:
             raise RuntimeError(f"pytest exited with code {code}:\n{output[-3000:]}")
         outcomes = complete_outcomes(config, handle.outcomes, f"This test did not run (grader error); please tell the course staff.\n{output[-1500:]}", handle.skipped)
@@ -106,7 +108,10 @@ def grade_folder(
         table = f"grader error: {type(exc).__name__}: {exc}"
     finally:
         if zygote is not None:
-            zygote.close()
+            try:
+                zygote.close()
+            except Exception as exc:  # the results are complete: a failing clean-up must not lose them
+                log(f"closing the sandbox failed: {type(exc).__name__}: {exc}")
     if results_path is not None:
         write_results(results_path, results)
     return GradeSummary(outcomes, results, table, mode)

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 import pytest
 import torch
 
+from autograder.budget import Budget
 from autograder.compare import Hint, check_tensor, describe_args, tolerance_ratio
 from autograder.config import PartSpec, TestSpec, Tolerance
 from autograder.fixture_store import Case, FixtureStore, HiddenFixturesUnavailable
@@ -45,6 +46,7 @@ class Grader:
     secret: str = ""
     # Correct callees (attribute -> substitute) for a caller's second chance, see plugin.
     fallback: dict[str, str] = field(default_factory=dict)
+    budget: Budget | None = None  # the submission's overall time budget
     _probes: int = 0
 
     def with_fallback(self, substitutes: dict[str, str]) -> "Grader":
@@ -88,8 +90,15 @@ class Grader:
         seed = int.from_bytes(hashlib.sha256(f"{self.spec.number}/{self._probes}".encode()).digest()[:4], "big")
         self._probes += 1
         params = {"module": self.part.module, **params}
-        request = ProbeRequest(probe, (self.part.module,), params, inputs, seed, self.spec.timeout, dict(self.fallback), visible=not self.spec.hidden)
+        timeout = self.spec.timeout
+        if self.budget is not None:
+            if self.budget.exhausted:
+                raise self.fail(self.budget.message())
+            timeout = self.budget.clamp(timeout)
+        request = ProbeRequest(probe, (self.part.module,), params, inputs, seed, timeout, dict(self.fallback), visible=not self.spec.hidden)
         observation = self.runner.run(request)
+        if observation.status == "timeout" and self.budget is not None and self.budget.exhausted:
+            raise self.fail(self.budget.message())
         if not observation.ok:
             verb = STATUS_TEXT.get(observation.status, observation.status)
             if observation.status == "missing":

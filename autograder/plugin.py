@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from autograder.budget import Budget
 from autograder.client import PayloadCache, SubmissionRunner, substitute_source
 from autograder.config import GradingConfig, load_config
 from autograder.fixture_store import FixtureStore
@@ -58,6 +59,8 @@ class GradingHandle:
     next_submission: Callable[[], tuple[str, Path] | None] | None = None
     # Calibration: (submission, test number, what was compared, tolerance ratio).
     recorder: Callable[[str, str, str, float], None] | None = None
+    # When a single grading began (before the zygote started): its time budget counts from here.
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -101,7 +104,17 @@ class GradingSession:
         support = {name: self.layout.template_dir / f"{name}.py" for name in self.config.support_modules}
         staged = stage(self.submissions[key], self.config.modules, support, self.zygote.policy.uid, self.zygote.policy.gid)
         self.active = _Active(key, staged, SubmissionRunner(self.zygote, staged, self.payloads))
+        self.zygote.set_deadline(self.budget_for(key).deadline)
         return self.active.runner
+
+    def budget_for(self, key: str) -> Budget:
+        """The time budget of submission ``key``: a single grading's counts from its start,
+        each submission of a bulk regrade has its own, counted from its first test."""
+        if key == SINGLE:
+            started = self.handle.started if self.handle is not None else self.started
+        else:
+            started = self.active.started if self.active is not None and self.active.key == key else time.monotonic()
+        return Budget(self.config.sandbox.budget_seconds, started)
 
     def record(self, key: str, outcome: TestOutcome | None, number: str) -> None:
         """File an outcome (None: skipped) with its submission: a single grading keeps
@@ -275,7 +288,7 @@ def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grad
     recorder = session.handle.recorder if session.handle is not None else None
     bound = functools.partial(recorder, key) if recorder is not None else None
     secret = session.store.secret() + runner.staged.digest()
-    yield Grader(spec, session.config.part(spec.part), session.store, runner, bound, secret=secret)
+    yield Grader(spec, session.config.part(spec.part), session.store, runner, bound, budget=session.budget_for(key), secret=secret)
 
 
 FALLBACK_KEY = pytest.StashKey[str]()

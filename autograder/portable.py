@@ -153,6 +153,7 @@ class PortableWorker:
     def __init__(self, process: subprocess.Popen, output_limit: int) -> None:
         self.process = process
         self.pid = process.pid
+        self.not_after: float | None = None  # time.monotonic() past which no probe runs (the budget)
         assert process.stdin is not None and process.stdout is not None and process.stderr is not None
         self._requests = process.stdin.fileno()
         self._answers: queue.Queue[bytes] = queue.Queue()
@@ -213,6 +214,8 @@ class PortableWorker:
     def call(self, payload: bytes, timeout: float, output_limit: int) -> CallResult:
         self._output.reset(output_limit)
         deadline = time.monotonic() + timeout
+        if self.not_after is not None and self.not_after < deadline:
+            deadline = self.not_after  # the submission's time budget
         # A worker that stops reading must not block us: the write has the probe's deadline too.
         errors = self.send(payload)
         answer = bytearray()
@@ -297,6 +300,12 @@ class PortablePool:
     def __init__(self, policy: PortablePolicy) -> None:
         self.policy = policy
         self._workers: dict[int, PortableWorker] = {}
+        self.not_after: float | None = None
+
+    def set_deadline(self, not_after: float | None) -> None:
+        """No probe of a worker spawned from now on runs past ``not_after`` (monotonic):
+        the time budget of the submission being graded."""
+        self.not_after = not_after
 
     @classmethod
     def start(cls, sandbox: SandboxSpec) -> "PortablePool":
@@ -316,6 +325,7 @@ class PortablePool:
         except OSError as exc:
             raise SandboxError(f"could not start a worker process ({sys.executable}): {exc}") from None
         worker = PortableWorker(process, self.policy.output_limit)
+        worker.not_after = self.not_after
         self._workers[worker.pid] = worker
         job = {
             "submission": submission, "scratch": scratch, "keep_prefixes": list(keep_prefixes),

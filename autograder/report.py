@@ -7,6 +7,7 @@ import textwrap
 
 from autograder.config import GradingConfig, PartSpec
 from autograder.records import TestOutcome
+from autograder.text import clean_text
 
 WIDTH = 100
 INDENT = "      "
@@ -14,7 +15,7 @@ OUTPUT_MARK = "\nOutput of your code"
 
 
 def first_line(text: str) -> str:
-    for line in text.splitlines():
+    for line in clean_text(text).splitlines():
         if line.strip():
             return line.strip()
     return ""

@@ -10,6 +10,7 @@ from typing import Any
 
 from autograder.config import GradingConfig
 from autograder.records import TestOutcome
+from autograder.text import clean_text
 
 MAX_TEST_OUTPUT = 8000
 
@@ -43,7 +44,7 @@ def build_results(outcomes: list[TestOutcome], execution_time: float, output: st
             "score": o.score,
             "max_score": o.max_score,
             "status": o.status,
-            "output": _truncate(o.output, MAX_TEST_OUTPUT),
+            "output": _truncate(clean_text(o.output), MAX_TEST_OUTPUT),
             "output_format": "text",
             "tags": list(o.tags),
             "visibility": o.visibility,
@@ -53,7 +54,7 @@ def build_results(outcomes: list[TestOutcome], execution_time: float, output: st
     return {
         "score": round(sum(o.score for o in outcomes), 6),
         "execution_time": round(float(execution_time), 3),
-        "output": _truncate(output, MAX_TEST_OUTPUT),
+        "output": _truncate(clean_text(output), MAX_TEST_OUTPUT),
         "output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",

@@ -2,14 +2,20 @@
 
 The zygote is forked from the trusted harness right after torch is imported and warmed
 up, before any expected value is loaded. On request it forks a worker that starts its
-own session, gets resource limits, drops to the unprivileged sandbox user (when we are
-root) and then answers probes on pipes whose trusted ends are handed back to the
-harness. A worker serves one submission module (and one set of substituted callees);
-a worker that times out or crashes is killed and replaced. When a submission is done,
-every process of the sandbox user (or, when not root, of the workers' sessions) is
-killed, so nothing the submission started outlives its grading."""
+own session, gets resource limits, is confined (worker/filesystem.py: a private view of
+the filesystem and its own scratch; worker/confine.py: IPC and network namespaces and a
+system-call filter), drops to the unprivileged sandbox user (when we are root), reports
+what the kernel refused, and then answers probes on pipes whose trusted ends are handed
+back to the harness. A worker that times out or crashes is killed together with every
+process of the sandbox user (tracers included) and replaced. No wait is unbounded:
+requests are written without blocking under the probe's deadline, killed workers are
+reaped with WNOHANG and a time limit, and every exchange with the zygote has one. When a
+submission is done, every process of the sandbox user (or, when not root, of the workers'
+sessions) is killed, so nothing the submission started outlives its grading."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fcntl
 import gc
 import json
@@ -17,6 +23,7 @@ import os
 import pwd
 import resource
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -26,10 +33,17 @@ from dataclasses import dataclass
 from autograder import wire
 from autograder.config import SandboxSpec
 from autograder.worker.child import IMPORTED_MARK, serve
-from autograder.worker.filesystem import enter_private_view
+from autograder.worker.confine import enter_namespaces, install_syscall_filter
+from autograder.worker.filesystem import PrivateViewError, ViewRequest, enter_private_view
+from autograder.gradelog import log
 from autograder.worker_pool import CallResult, SandboxError  # shared with the portable workers
 
 MAX_CONTROL_MESSAGE = 1 << 16
+REAP_SECONDS = 5.0  # how long the zygote waits for killed workers before moving on
+SETUP_SECONDS = 30.0  # a worker's confinement normally takes milliseconds
+REPLY_SECONDS = 120.0  # the zygote's answer to one command (a spawn waits for SETUP_SECONDS)
+ZYGOTE_EXIT_SECONDS = 15.0
+DRAIN_READS = 64
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,11 @@ class SandboxPolicy:
     max_file_bytes: int
     output_limit: int
     lease: int | None = None  # a locked file descriptor: this grading owns the user
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Size of a worker's private scratch (a tmpfs, when the private view holds)."""
+        return 4 * self.max_file_bytes
 
     @classmethod
     def for_user(cls, user: str, memory_mb: int, cpu_seconds: int, max_processes: int, max_file_mb: int, output_limit_kb: int) -> "SandboxPolicy":
@@ -140,6 +159,44 @@ def kill_user_processes(uid: int) -> None:
         time.sleep(0.002)
 
 
+SYSV_IPC = (("shm", "shmid"), ("sem", "semid"), ("msg", "msqid"))
+IPC_RMID = 0
+
+
+def remove_user_ipc(uid: int) -> None:
+    """Remove the SysV IPC objects (of this IPC namespace) and the /dev/shm files that
+    ``uid`` owns or created: where the kernel refused workers their own IPC namespace
+    or mount namespace, what a submission left there must not reach the next one."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    for kind, id_column in SYSV_IPC:
+        try:
+            with open(f"/proc/sysvipc/{kind}", encoding="ascii") as table:
+                header = table.readline().split()
+                rows = [dict(zip(header, line.split())) for line in table]
+        except OSError:
+            continue
+        for row in rows:
+            if str(uid) not in (row.get("uid"), row.get("cuid")) or not row.get(id_column, "").isdigit():
+                continue
+            ident = int(row[id_column])
+            if kind == "shm":
+                libc.shmctl(ident, IPC_RMID, None)
+            elif kind == "sem":
+                libc.semctl(ident, 0, IPC_RMID)
+            else:
+                libc.msgctl(ident, IPC_RMID, None)
+    try:
+        entries = list(os.scandir("/dev/shm"))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_uid == uid:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
 def _close_fds(keep: set[int]) -> None:
     for fd in map(int, os.listdir("/proc/self/fd")):
         if fd not in keep and fd > 2:
@@ -166,8 +223,8 @@ def _describe_exit(status: int | None) -> str:
 
 # ------------------------------------------------------------------ worker side
 
-def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: int) -> None:
-    """In the forked worker: isolate, limit, drop privileges, serve. Never returns."""
+def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: int, setup_w: int) -> None:
+    """In the forked worker: isolate, limit, drop privileges, report, serve. Never returns."""
     code = 0
     try:
         os.setsid()
@@ -175,7 +232,7 @@ def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: in
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
-        _close_fds({0, 1, 2, req_r, resp_w})
+        _close_fds({0, 1, 2, req_r, resp_w, setup_w})
         limits = {
             resource.RLIMIT_AS: _vm_size() + policy.memory_bytes,
             resource.RLIMIT_CPU: policy.cpu_seconds,
@@ -194,22 +251,46 @@ def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: in
         for which, value in limits.items():
             resource.setrlimit(which, (value, value))
         scratch = job["scratch"]
-        if policy.uid is not None and policy.gid is not None:
-            enter_private_view(os.path.dirname(job["submission"]), tuple(job["keep_prefixes"]))
-            os.setgroups([])
-            os.setgid(policy.gid)
-            os.setuid(policy.uid)
+        refused = _confine(policy, job)
         os.chdir(scratch)
         os.environ.clear()
         os.environ.update({"HOME": scratch, "TMPDIR": scratch, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+        os.write(setup_w, json.dumps({"refused": refused}).encode())
+        os.close(setup_w)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         sys.stdin = open(0, "r", closefd=False)
         serve(req_r, resp_w, job["submission"], tuple(job["keep_prefixes"]))
+    except PrivateViewError as exc:
+        code = 71
+        try:
+            os.write(setup_w, json.dumps({"fatal": str(exc)}).encode())
+        except OSError:
+            pass
     except BaseException:  # anything escaping the loop is reported as a crash by the harness
         code = 70
     finally:
         os._exit(code)
+
+
+def _confine(policy: SandboxPolicy, job: dict) -> list[str]:
+    """As root: private filesystem view, IPC and network namespaces; always: the system-call
+    filter; then drop to the sandbox user. Returns what the kernel refused."""
+    refused: list[str] = []
+    if policy.uid is not None and policy.gid is not None:
+        view = ViewRequest(job["submission"], job["scratch"], tuple(job["keep_prefixes"]), policy.uid, policy.gid, policy.scratch_bytes)
+        problem = enter_private_view(view)
+        if problem is not None:
+            refused.append(problem)
+        refused += enter_namespaces()
+    problem = install_syscall_filter()
+    if problem is not None:
+        refused.append(problem)
+    if policy.uid is not None and policy.gid is not None:
+        os.setgroups([])
+        os.setgid(policy.gid)
+        os.setuid(policy.uid)
+    return refused
 
 
 # ------------------------------------------------------------------ zygote side
@@ -222,10 +303,91 @@ def _kill_sessions(pids: list[int]) -> None:
             pass
 
 
+def reap(pid: int, deadline: float) -> tuple[bool, int | None]:
+    """Wait for child ``pid`` until ``deadline`` (never longer): (reaped, status).
+
+    A child can stay unreapable for as long as another process traces it (its zombie
+    is reported to the tracer first), so no wait of the harness ever blocks."""
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return True, None
+        if done:
+            return True, status
+        if time.monotonic() >= deadline:
+            return False, None
+        time.sleep(0.002)
+
+
+@dataclass
+class _ZygoteState:
+    """The zygote's own bookkeeping: live workers (with their scratch folders) and
+    children killed but not reaped yet."""
+
+    policy: SandboxPolicy
+    children: dict[int, str]
+    strays: set[int]
+    spawned: int = 0
+
+    def sweep(self) -> None:
+        for pid in list(self.strays):
+            if reap(pid, 0.0)[0]:
+                self.strays.discard(pid)
+
+    def end(self, pids: list[int]) -> dict[int, int | None]:
+        """Kill ``pids`` with their sessions and everything of the sandbox user (tracers
+        included), then reap them within REAP_SECONDS; their scratch folders go too."""
+        _kill_sessions(pids)
+        if self.policy.uid is not None:
+            kill_user_processes(self.policy.uid)
+        deadline = time.monotonic() + REAP_SECONDS
+        statuses: dict[int, int | None] = {}
+        for pid in pids:
+            if pid not in self.children:
+                statuses[pid] = None
+                continue
+            reaped, statuses[pid] = reap(pid, deadline)
+            if not reaped:
+                self.strays.add(pid)
+            shutil.rmtree(self.children.pop(pid), ignore_errors=True)
+        return statuses
+
+    def make_scratch(self, root: str) -> str:
+        """A scratch folder for one worker only, owned by the sandbox user."""
+        self.spawned += 1
+        path = os.path.join(root, f"worker-{self.spawned}")
+        os.mkdir(path, 0o700)
+        if self.policy.uid is not None and self.policy.gid is not None:
+            os.chown(path, self.policy.uid, self.policy.gid)
+        return path
+
+
+def _read_setup(fd: int, deadline: float) -> dict:
+    """The worker's report on its confinement, written before any submitted code runs."""
+    data = bytearray()
+    while len(data) < MAX_CONTROL_MESSAGE:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        report = json.loads(bytes(data))
+    except ValueError:
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
 def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
     """The zygote's loop: spawn a worker, finish one, or finish them all."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    children: set[int] = set()
+    state = _ZygoteState(policy, {}, set())
     while True:
         try:
             data = control.recv(MAX_CONTROL_MESSAGE)
@@ -233,39 +395,38 @@ def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
             return
         if not data:
             return
+        state.sweep()
         command = json.loads(data)
         op = command["op"]
         if op == "spawn":
+            scratch = state.make_scratch(command["scratch_root"])
+            job = dict(command, scratch=scratch)
             req_r, req_w = os.pipe()
             resp_r, resp_w = os.pipe()
             out_r, out_w = os.pipe()
+            setup_r, setup_w = os.pipe()
             pid = os.fork()
             if pid == 0:
                 control.close()
-                for fd in (req_w, resp_r, out_r):
+                for fd in (req_w, resp_r, out_r, setup_r):
                     os.close(fd)
-                _worker(policy, command, req_r, resp_w, out_w)
-            for fd in (req_r, resp_w, out_w):
+                _worker(policy, job, req_r, resp_w, out_w, setup_w)
+            for fd in (req_r, resp_w, out_w, setup_w):
                 os.close(fd)
-            children.add(pid)
-            socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [req_w, resp_r, out_r])
+            state.children[pid] = scratch
+            report = _read_setup(setup_r, time.monotonic() + SETUP_SECONDS)
+            os.close(setup_r)
+            reply = {"pid": pid, "refused": report.get("refused", []), "fatal": report.get("fatal")}
+            socket.send_fds(control, [json.dumps(reply).encode()], [req_w, resp_r, out_r])
             for fd in (req_w, resp_r, out_r):
                 os.close(fd)
         elif op == "finish":
             pid = int(command["pid"])
-            _kill_sessions([pid])
-            status = None
-            if pid in children:
-                _, status = os.waitpid(pid, 0)
-                children.discard(pid)
-            control.send(json.dumps({"status": status}).encode())
+            control.send(json.dumps({"status": state.end([pid]).get(pid)}).encode())
         elif op == "finish_all":
-            _kill_sessions(sorted(children))
-            for pid in children:
-                os.waitpid(pid, 0)
-            children.clear()
+            state.end(sorted(state.children))
             if policy.uid is not None:
-                kill_user_processes(policy.uid)
+                remove_user_ipc(policy.uid)
             control.send(b"{}")
 
 
@@ -277,6 +438,7 @@ class WorkerHandle:
     requests: int
     answers: int
     output: int
+    not_after: float | None = None  # time.monotonic() past which no probe runs (the budget)
 
     def close(self) -> None:
         for fd in (self.requests, self.answers, self.output):
@@ -291,11 +453,16 @@ class WorkerHandle:
         return not ready
 
     def call(self, payload: bytes, timeout: float, output_limit: int) -> CallResult:
-        try:
-            wire.write_frame(self.requests, payload)
-        except (BrokenPipeError, OSError):
-            return CallResult("crashed", "import", "could not receive the request", "", b"")
-        deadline = time.monotonic() + timeout
+        """Send one request and collect its answer, both within ``timeout`` seconds.
+
+        The request is written without blocking (the trusted end is non-blocking): a
+        worker that shrinks its pipe and stops reading must not stall the harness before
+        the probe's deadline even started."""
+        started = time.monotonic()
+        deadline = started + timeout
+        if self.not_after is not None and self.not_after < deadline:
+            deadline = self.not_after
+        pending = memoryview(wire.frame(payload))
         answer = bytearray()
         output = bytearray()
         expected: int | None = None
@@ -305,8 +472,17 @@ class WorkerHandle:
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return self._result("timeout", answer, output, f"did not finish within {timeout:g} s", output_limit)
-            ready, _, _ = select.select(fds, [], [], remaining)
+                what = "did not read its request" if pending else "did not finish"
+                limit = f"{timeout:g} s" if deadline - started >= timeout else "the grading's time budget"
+                return self._result("timeout", answer, output, f"{what} within {limit}", output_limit)
+            ready, writable, _ = select.select(fds, [self.requests] if pending else [], [], remaining)
+            if writable:
+                try:
+                    pending = pending[os.write(self.requests, pending):]
+                except BlockingIOError:
+                    pass
+                except OSError:  # the worker is gone (EPIPE)
+                    return self._result("crashed", answer, output, "could not receive the request", output_limit)
             for fd in ready:
                 chunk = os.read(fd, 1 << 16)
                 if fd == self.output:
@@ -323,13 +499,17 @@ class WorkerHandle:
                     if size > wire.MAX_MESSAGE_BYTES:
                         return self._result("oversized", answer, output, "sent more data than allowed", output_limit)
                     expected = len(answer) - len(body) + wire.FRAME_HEADER + size
+        if pending:
+            return self._result("oversized", answer, output, "answered before reading its whole request", output_limit)
         if expected is not None and len(answer) > expected:
             return self._result("oversized", answer, output, "wrote unexpected data on the answer channel", output_limit)
         self._drain(output, output_limit)
         return self._result("answered", answer, output, "", output_limit)
 
     def _drain(self, output: bytearray, limit: int) -> None:
-        while True:
+        """Output already written when the answer came; bounded, since a process the
+        submission forked may keep writing."""
+        for _ in range(DRAIN_READS):
             ready, _, _ = select.select([self.output], [], [], 0)
             if not ready:
                 return
@@ -361,6 +541,13 @@ class Zygote:
         self.pid = pid
         self._control = control
         self.policy = policy
+        self._logged: set[str] = set()
+        self.not_after: float | None = None
+
+    def set_deadline(self, not_after: float | None) -> None:
+        """No probe of a worker spawned from now on runs past ``not_after`` (monotonic):
+        the time budget of the submission being graded."""
+        self.not_after = not_after
 
     @classmethod
     def start(cls, policy: SandboxPolicy) -> "Zygote":
@@ -395,29 +582,57 @@ class Zygote:
         child_end.close()
         return cls(pid, parent_end, policy)
 
-    def _ask(self, command: dict) -> dict:
+    def _exchange(self, command: dict, fds: int = 0) -> tuple[dict, list[int]]:
+        """One command and its reply, within REPLY_SECONDS. A zygote that does not answer
+        in time is out of step for good: it is killed, and the grading fails loudly."""
         try:
+            self._control.settimeout(REPLY_SECONDS)
             self._control.send(json.dumps(command).encode())
-            data = self._control.recv(MAX_CONTROL_MESSAGE)
+            data, received, _, _ = socket.recv_fds(self._control, MAX_CONTROL_MESSAGE, max(fds, 1))
         except OSError as exc:
-            raise SandboxError(f"the worker supervisor stopped unexpectedly: {exc}") from None
+            self._kill()
+            raise SandboxError(f"the worker supervisor stopped answering: {exc or type(exc).__name__}") from None
         if not data:
             raise SandboxError("the worker supervisor stopped unexpectedly")
-        return json.loads(data)
+        return json.loads(data), received
 
-    def spawn(self, submission: str, scratch: str, keep_prefixes: tuple[str, ...]) -> WorkerHandle:
-        command = {"op": "spawn", "submission": submission, "scratch": scratch, "keep_prefixes": list(keep_prefixes)}
+    def _ask(self, command: dict) -> dict:
+        reply, stray = self._exchange(command)
+        for fd in stray:
+            os.close(fd)
+        return reply
+
+    def _kill(self) -> None:
         try:
-            self._control.send(json.dumps(command).encode())
-            data, fds, _, _ = socket.recv_fds(self._control, MAX_CONTROL_MESSAGE, 3)
-        except OSError as exc:
-            raise SandboxError(f"the worker supervisor stopped unexpectedly: {exc}") from None
-        if not data or len(fds) != 3:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def spawn(self, submission: str, scratch_root: str, keep_prefixes: tuple[str, ...]) -> WorkerHandle:
+        """A new worker for ``submission``; its own scratch folder is made in ``scratch_root``."""
+        command = {"op": "spawn", "submission": submission, "scratch_root": scratch_root, "keep_prefixes": list(keep_prefixes)}
+        reply, fds = self._exchange(command, 3)
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
             raise SandboxError("the worker supervisor did not start a worker")
-        return WorkerHandle(int(json.loads(data)["pid"]), *fds)
+        handle = WorkerHandle(int(reply["pid"]), *fds, not_after=self.not_after)
+        os.set_blocking(handle.requests, False)
+        if reply.get("fatal"):
+            self.finish(handle)
+            raise SandboxError(f"the worker could not be confined: {reply['fatal']}")
+        self._log_refusals([str(r) for r in reply.get("refused", [])])
+        return handle
+
+    def _log_refusals(self, refused: list[str]) -> None:
+        """Say once per grading, in its log, which protection the kernel refused."""
+        for reason in refused:
+            if reason not in self._logged:
+                self._logged.add(reason)
+                log(f"sandbox: {reason}; the other protections still hold")
 
     def finish(self, worker: WorkerHandle) -> str:
-        """Kill one worker (and its session) and say how it had ended."""
+        """Kill one worker (with everything of the sandbox user) and say how it had ended."""
         worker.close()
         return _describe_exit(self._ask({"op": "finish", "pid": worker.pid}).get("status"))
 
@@ -432,11 +647,11 @@ class Zygote:
         except SandboxError:
             swept = False
         self._control.close()
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        if not reap(self.pid, time.monotonic() + ZYGOTE_EXIT_SECONDS)[0]:
+            self._kill()
+            reap(self.pid, time.monotonic() + ZYGOTE_EXIT_SECONDS)
         if not swept and self.policy.uid is not None:
             kill_user_processes(self.policy.uid)
+            remove_user_ipc(self.policy.uid)
         if self.policy.lease is not None:
             os.close(self.policy.lease)  # the user is free for another grading

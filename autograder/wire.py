@@ -75,10 +75,14 @@ def decode(blob: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, header
 
 
+def frame(payload: bytes) -> bytes:
+    """A length-prefixed frame."""
+    return _LENGTH.pack(len(payload)) + payload
+
+
 def write_frame(fd: int, payload: bytes) -> None:
-    """Length-prefixed frame on a raw file descriptor."""
-    data = _LENGTH.pack(len(payload)) + payload
-    view = memoryview(data)
+    """Length-prefixed frame on a raw (blocking) file descriptor."""
+    view = memoryview(frame(payload))
     while view:
         written = os.write(fd, view)
         view = view[written:]

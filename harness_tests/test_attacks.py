@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import pwd
 import queue
 import shutil
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +39,7 @@ import yaml
 from autograder.sandbox import kill_user_processes
 
 from harness_tests.corpus import LAYOUT, PARTS, Entry, entries, materialise, part_scores
-from harness_tests.gradescope_sim import build_zip, simulate
+from harness_tests.gradescope_sim import build_zip, install, run_autograder
 from harness_tests.test_gradescope_run import assert_valid_results
 
 ATTACKS = entries("attacks")
@@ -49,6 +51,10 @@ MAX_RESULTS_BYTES = 512 * 1024
 SUBSTITUTES = LAYOUT.root / "autograder" / "substitutes"
 INERT_SUFFIX = ".attack"
 FORGED_MARK = "FORGED-BY-SUBMISSION"  # what the forging attacks write into their results.json
+BUDGET_SLACK_SECONDS = 10.0  # execution_time may pass a lowered budget by this much (start-up, clean-up)
+# Lone surrogates and control characters but tab and newline: never in results.json.
+UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+SYSV_IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attack suite needs root (the sandbox user switch is under attack)")
 
@@ -75,6 +81,8 @@ class AttackRun:
     results_bytes: int = 0
     seconds: float = 0.0
     tripwires: list[str] = field(default_factory=list)
+    ipc_left: list[str] = field(default_factory=list)
+    stdout: str = ""
 
 
 # ---------------------------------------------------------------- sandbox users and lanes
@@ -107,6 +115,39 @@ def processes_of_uid(uid: int) -> list[str]:
         if str(uid) in fields.get("Uid", "").split() and not fields.get("State", "").strip().startswith(("Z", "X")):
             found.append(f"{entry} {fields.get('Name', '?').strip()} {fields.get('State', '?').strip()} ppid={fields.get('PPid', '?').strip()}")
     return found
+
+
+def ipc_objects_of_uid(uid: int) -> list[str]:
+    """SysV IPC objects (shared memory, semaphores, message queues) of the host's IPC
+    namespace owned or created by ``uid``, and POSIX shared memory in /dev/shm it owns:
+    what a grading could leave for the next one to read."""
+    found = []
+    for table in SYSV_IPC_TABLES:
+        try:
+            with open(table, encoding="ascii") as handle:
+                header = handle.readline().split()
+                for line in handle:
+                    row = dict(zip(header, line.split()))
+                    if str(uid) in (row.get("uid"), row.get("cuid")):
+                        found.append(f"{table}: key {row.get('key')} id {row.get('shmid') or row.get('semid') or row.get('msqid')}")
+        except OSError:
+            continue
+    try:
+        found += [f"/dev/shm/{e.name}" for e in os.scandir("/dev/shm") if e.stat(follow_symlinks=False).st_uid == uid]
+    except OSError:
+        pass
+    return found
+
+
+def _remove_ipc(uid: int) -> None:
+    """The test's own cleanup: what a failed check left must not fail the next attack."""
+    for line in ipc_objects_of_uid(uid):
+        if line.startswith("/dev/shm/"):
+            os.unlink(line)
+        else:
+            table, rest = line.split(": ", 1)
+            flag = {"shm": "-m", "sem": "-s", "msg": "-q"}[table.rsplit("/", 1)[1]]
+            subprocess.run(["ipcrm", flag, rest.rsplit(" ", 1)[1]], check=False, capture_output=True)
 
 
 def _end_leftovers(uid: int) -> None:
@@ -161,8 +202,13 @@ def grade_attack(entry: Entry, lane: Lane, uploads: Path) -> AttackRun:
     upload = run.upload = _upload(entry, uploads / entry.name)
     root = lane.runs_dir / entry.name
     try:
-        gs = simulate(lane.zip_path, upload, root, timeout=RUN_TIMEOUT, sandbox_user=lane.user, keep_symlinks=bool(entry.meta.get("symlinks")))
+        install(lane.zip_path, upload, root, keep_symlinks=bool(entry.meta.get("symlinks")))
+        if "budget_seconds" in entry.meta:
+            _lower_budget(root / "source" / "grading.yaml", float(entry.meta["budget_seconds"]))
+        gs = run_autograder(root, timeout=RUN_TIMEOUT, sandbox_user=lane.user)
+        run.stdout = gs.stdout
         run.survivors_at_return = processes_of_uid(lane.uid)
+        run.ipc_left = ipc_objects_of_uid(lane.uid)
         snapshot = gs.results_file.read_bytes() if gs.results_file.exists() else b""
         time.sleep(SETTLE_SECONDS)
         run.survivors_after = processes_of_uid(lane.uid)
@@ -180,8 +226,17 @@ def grade_attack(entry: Entry, lane: Lane, uploads: Path) -> AttackRun:
     finally:
         if processes_of_uid(lane.uid):
             _end_leftovers(lane.uid)
+        _remove_ipc(lane.uid)
     run.seconds = time.monotonic() - started
     return run
+
+
+def _lower_budget(config: Path, seconds: float) -> None:
+    """The attack's own time budget, in the unzipped autograder's grading.yaml (a short
+    one keeps the suite short; the code under test is the same)."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sandbox"]["budget_seconds"] = seconds
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def _selected(request: pytest.FixtureRequest) -> list[Entry]:
@@ -286,7 +341,15 @@ def test_attack_is_contained(entry: Entry, attack_runs: dict[str, AttackRun]) ->
     assert not run.survivors_at_return, f"{what}: processes of the sandbox user outlived run_autograder: {run.survivors_at_return}"
     assert not run.survivors_after, f"{what}: processes of the sandbox user appeared after grading: {run.survivors_after}"
     assert run.results_bytes <= MAX_RESULTS_BYTES, f"{what}: results.json is {run.results_bytes} bytes"
+    assert not run.ipc_left, f"{what}: IPC objects of the sandbox user outlived the grading: {run.ipc_left}"
     text = "\n".join([str(run.results.get("output", ""))] + [str(t.get("output", "")) for t in run.results["tests"]])
+    unsafe = sorted({repr(c) for c in UNSAFE_TEXT.findall(text + "\n".join(t["name"] for t in run.results["tests"]))})
+    assert not unsafe, f"{what}: results.json carries unsafe characters {unsafe}"
+    assert not UNSAFE_TEXT.search(run.stdout), f"{what}: run_autograder printed unsafe characters"
+    if "budget_seconds" in entry.meta:
+        budget = float(entry.meta["budget_seconds"])
+        assert run.results["execution_time"] <= budget + BUDGET_SLACK_SECONDS, f"{what}: execution_time {run.results['execution_time']} s for a budget of {budget:g} s"
+        assert any("time budget" in t["output"] for t in run.results["tests"]), f"{what}: no test names the time budget"
     assert FORGED_MARK not in text, f"{what}: results.json carries the submission's forged text"
     assert not run.tripwires, f"{what}: submitted code ran with write access to the grader's folders: {run.tripwires}"
     assert run.upload is not None

@@ -82,6 +82,14 @@ def test_every_part_has_a_visible_test_and_hidden_tests_are_hidden(real: Grading
         assert test.hidden == (test.visibility != "visible")
 
 
+def test_time_budget_is_eight_minutes_and_optional(real: GradingConfig, data: dict[str, Any], tmp_path: Path) -> None:
+    """The real file states the budget; without the key it is the same 480 s, below
+    Gradescope's default limit of 600 s."""
+    assert real.sandbox.budget_seconds == 480
+    del data["sandbox"]["budget_seconds"]
+    assert load_config(_write(tmp_path, data)).sandbox.budget_seconds == 480
+
+
 def test_lookup_helpers(real: GradingConfig) -> None:
     assert real.test("1.3.2").part == "1.3"
     assert real.part("2.1").module == "q2_solution"
@@ -121,6 +129,8 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str, tuple[str, ...]]]
     "functions not a list": (lambda d: _set(d, ("parts", "2.1", "functions"), "lp_reg"), "parts.2.1.functions", ("expected a list",)),
     "function not a string": (lambda d: _set(d, ("parts", "2.1", "functions"), ["lp_reg", 7]), "parts.2.1.functions[1]", ("expected a non-empty string",)),
     "sandbox memory not whole": (lambda d: _set(d, ("sandbox", "memory_mb"), 100.5), "sandbox.memory_mb", ("whole number",)),
+    "budget not a number": (lambda d: _set(d, ("sandbox", "budget_seconds"), "8 minutes"), "sandbox.budget_seconds", ("expected a number",)),
+    "budget too small": (lambda d: _set(d, ("sandbox", "budget_seconds"), 0), "sandbox.budget_seconds", ("at least",)),
     "timeout too small": (lambda d: _set(d, (*T111, "timeout"), 0), "parts.1.1.tests.1.1.1.timeout", ("at least",)),
     "default timeout wrong type": (lambda d: _set(d, ("defaults", "timeout"), "soon"), "defaults.timeout", ("expected a number",)),
     "negative points": (lambda d: _set(d, (*T111, "points"), -1), "parts.1.1.tests.1.1.1.points", ("must be at least 0", "-1")),

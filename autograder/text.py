@@ -1,0 +1,36 @@
+"""Text that came from a submission, made safe for every stream and file.
+
+A submission controls its exception messages, its output and the names in what it
+returns. Lone surrogates (``"\\ud800"``) cannot be encoded as UTF-8, so printing them
+raised and once cost a student their results; control characters can rewrite a
+terminal or a log line. Everything the worker says is cleaned once, where it enters the
+trusted side, and again (cheaply) where results and reports are written."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REPLACEMENT = "\ufffd"
+# C0 controls but tab and newline, DEL, C1 controls, lone surrogates, and the
+# bidirectional overrides that make a line read differently from what it holds.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every unsafe character replaced by U+FFFD (``\\r\\n`` becomes ``\\n``)."""
+    if not isinstance(text, str):
+        text = str(text)
+    return _UNSAFE.sub(REPLACEMENT, text.replace("\r\n", "\n"))
+
+
+def clean_json(value: Any, depth: int = 0) -> Any:
+    """A JSON value (decoded from the worker's header) with every string cleaned."""
+    if depth > 32:
+        return None
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v, depth + 1) for v in value]
+    return value
