@@ -130,7 +130,7 @@ def test_lp_reg_images_statistical(grader: Grader) -> None:
         critic.curvature.fill_(0.5 + 1.5 * float(torch.rand((), generator=g)))
         critic.centre.copy_(torch.randn((features,), generator=g))
         critic.out.bias.fill_(float(torch.randn((), generator=g)))
-    c = float(critic.curvature)
+    c = float(critic.curvature.detach())
     a = (0.02 + 0.28 * torch.rand((batch,), generator=g)).double()
     b = (1.6 + 0.8 * torch.rand((batch,), generator=g)).double()
     direction = torch.randn((batch, features), generator=g).double()
