@@ -5,8 +5,8 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${PYTHON:-python3}"
-SANDBOX_USER="${HW3_SANDBOX_USER:-hw3sandbox}"
-SLOTS="${HW3_SANDBOX_SLOTS:-8}"
+SANDBOX_USER="${GRADER_SANDBOX_USER:-hw3sandbox}"
+SLOTS="${GRADER_SANDBOX_SLOTS:-8}"
 
 pip_install() {
     "$PYTHON" -m pip install --disable-pip-version-check --no-input "$@"
@@ -14,9 +14,9 @@ pip_install() {
 
 # torch first, CPU build: on Gradescope from PyTorch's CPU index (the default PyPI
 # wheel drags in several GB of CUDA); elsewhere (CI, a dev machine) from the
-# configured indexes. HW3_TORCH_INDEX overrides.
+# configured indexes. GRADER_TORCH_INDEX overrides.
 if ! "$PYTHON" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
-    index="${HW3_TORCH_INDEX:-}"
+    index="${GRADER_TORCH_INDEX:-}"
     if [ -z "$index" ] && [ -d /autograder/source ] && [ -z "${CI:-}" ]; then
         index="https://download.pytorch.org/whl/cpu"
     fi

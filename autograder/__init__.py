@@ -1,1 +1,3 @@
-"""HW3 autograding kit: trusted harness (config, judging, results) and the sandboxed worker."""
+"""An autograding engine: the trusted harness (config, fixtures, judging, results, CLI,
+build, regrade) and the sandboxed worker. The homework itself lives beside it:
+``assignment/``, ``grading.yaml``, ``reference/``, ``student_template/``, ``tests/``, ``fixtures/``."""

@@ -11,14 +11,16 @@ from pathlib import Path
 
 from autograder.config import load_config
 from autograder.fixture_store import FILES, MANIFEST
-from autograder.paths import SOLUTION_FILES, KitLayout
+from autograder.paths import ASSIGNMENT_PACKAGE, KitLayout
 
 EPOCH = (2026, 1, 1, 0, 0, 0)
+# The assignment's files that only the instructors' tools use: its case recipes (they need
+# the reference) and the kit's texts (they become the kit's own README and requirements).
+INSTRUCTOR_ONLY = ("assignment/cases.py", "assignment/kit/")
 # Harness files a student does not need: solutions (correct callees), instructor tools
 # (fixtures, calibration, building, bulk regrades) and Gradescope's entry point. The
 # kit's cli.py offers only the commands whose modules are present: ``grade``.
 NOT_IN_KIT = (
-    "autograder/substitutes/",
     "autograder/fixturegen.py",
     "autograder/fixture_verify.py",
     "autograder/calibrate.py",
@@ -32,6 +34,8 @@ NOT_IN_KIT = (
     "autograder/show.py",
     "autograder/triage.py",
     "autograder/gradescope.py",
+    "assignment/substitutes/",
+    *INSTRUCTOR_ONLY,
 )
 
 KIT_PYTEST_INI = """[pytest]
@@ -41,71 +45,6 @@ timeout = 900
 filterwarnings =
     ignore::DeprecationWarning
 """
-
-# Ranges, not pins: a student keeps the torch they train with (Colab's, a GPU build).
-KIT_REQUIREMENTS = """# What the local tests and the report scripts need (pip install -r requirements.txt).
-# torch: the fixtures were generated with torch 2.13.0 (CPU). Their tolerances sit 10x or more
-# above what any correct style of code deviates (see grading.yaml), and the graded probes use
-# only long-stable torch API, so last-bit differences between releases cannot move a verdict.
-# The floor: the comparisons use torch.unravel_index (2.2), and 2.3 is the first release that
-# runs with NumPy 2 (what pip installs today). 3.x is excluded until checked. Only 2.13.0 was
-# run by the course staff.
-# CPU-only torch (no multi-GB CUDA download on Linux):
-#   pip install torch --index-url https://download.pytorch.org/whl/cpu
-torch>=2.3,<3
-numpy>=1.24
-safetensors>=0.4,<1
-PyYAML>=6
-pytest>=7.4
-pytest-timeout>=2.1
-# The report scripts: figures (q1_vae, q2_wgan, q3_simsiam) and SVHN's .mat files (q2_wgan).
-matplotlib>=3.5
-scipy>=1.9
-"""
-
-KIT_README = """# HW3 student kit
-
-Put your solutions in `q1_solution.py`, `q2_solution.py` and `q3_solution.py` (this folder), then
-check them with the visible tests of the Gradescope autograder. Upload only those three files.
-
-## The three commands
-
-    pip install -r requirements.txt     # once, in a virtual environment (or on Colab)
-    python -m autograder grade          # grades this folder: a table per part, with each failure's message and hint
-    python -m pytest                    # the same tests, pytest style
-
-`python -m autograder grade --explain` also prints every test's full message; `grade other/folder`
-grades another folder. Tests and grading need no GPU. To skip the multi-GB CUDA download of torch on
-Linux, install the CPU build first: `pip install torch --index-url https://download.pytorch.org/whl/cpu`.
-requirements.txt accepts any torch from 2.3 up to (not including) 3, so the one you train with is kept.
-
-The report scripts run in seconds on synthetic data, and draw their figures, with `--smoke`:
-
-    python q1_vae.py --smoke
-    python q2_wgan.py --smoke --out wgan_smoke
-    python q3_simsiam.py --smoke --out simsiam_smoke
-
-## Where it was tested
-
-Linux (x86_64), Python 3.11, torch 2.13.0 (CPU), in a fresh virtual environment made from
-requirements.txt (sharing the system's torch): as root without the sandbox user (as on Colab or
-in a container), and with `fork`, `AF_UNIX SOCK_SEQPACKET` sockets and `/proc` made unavailable
-(as on macOS and Windows). macOS and Windows use that same portable path but were not run by the
-course staff. The code needs Python 3.10 or newer.
-
-## How local and Gradescope verdicts relate
-
-- Locally your code normally runs in a separate process of your own user ("local mode", said in one line);
-  on Gradescope it runs in a locked-down sandbox. The tests, fixtures, tolerances, points and
-  messages are the same, so each visible test gets the same verdict in both places.
-- Gradescope also runs the hidden tests (their points show as "hidden" in the table); they are
-  skipped here, and you see their results after the due date.
-- Parts 1.5 (`kl_gaussian_gaussian_mc`) and 3.3 (`SimSiam.loss`) call another graded function.
-  Here they use your own `log_likelihood_normal` / `CosineSimilarity`. On Gradescope a test of
-  these parts is graded with your own function first and, only if it fails, again with a correct
-  one: it passes if either passes. A caller part can only gain points on Gradescope, never lose.
-"""
-
 
 class _Zip:
     """Deterministic zip writer: fixed timestamps, sorted entries, explicit modes."""
@@ -144,6 +83,7 @@ class _Zip:
 
 def _harness(archive: _Zip, layout: KitLayout, exclude: tuple[str, ...]) -> None:
     archive.add_tree("autograder/", layout.root / "autograder", exclude)
+    archive.add_tree(f"{ASSIGNMENT_PACKAGE}/", layout.assignment_dir, exclude)
     archive.add_tree("tests/", layout.tests_dir)
     for name in ("grading.yaml", "conftest.py"):
         archive.add_file(name, layout.root / name)
@@ -152,7 +92,7 @@ def _harness(archive: _Zip, layout: KitLayout, exclude: tuple[str, ...]) -> None
 def build_autograder_zip(layout: KitLayout, out: Path) -> Path:
     config = load_config(layout.config_file)
     archive = _Zip(out / "autograder.zip")
-    _harness(archive, layout, ())
+    _harness(archive, layout, INSTRUCTOR_ONLY)
     for name in ("setup.sh", "run_autograder", "pytest.ini", "requirements.txt"):
         archive.add_file(name, layout.root / name)
     for name in (MANIFEST, *FILES.values()):
@@ -175,15 +115,19 @@ def _visible_manifest(layout: KitLayout) -> bytes:
 
 
 def build_student_kit(layout: KitLayout, out: Path) -> Path:
+    config = load_config(layout.config_file)
     archive = _Zip(out / "student_kit.zip")
     _harness(archive, layout, NOT_IN_KIT)
     archive.add_tree("", layout.template_dir)
     archive.add_bytes("pytest.ini", KIT_PYTEST_INI.encode())
-    archive.add_bytes("README.md", KIT_README.encode())
-    archive.add_bytes("requirements.txt", KIT_REQUIREMENTS.encode())
+    for name in ("README.md", "requirements.txt"):
+        text = layout.kit_texts_dir / name
+        if not text.is_file():
+            raise FileNotFoundError(f"{text}: the student kit's {name} is missing")
+        archive.add_file(name, text)
     archive.add_bytes(f"fixtures/{MANIFEST}", _visible_manifest(layout))
     archive.add_file(f"fixtures/{FILES['visible']}", layout.fixtures_dir / FILES["visible"])
-    missing = [name for name in SOLUTION_FILES if name not in archive.entries]
+    missing = [f"{name}.py" for name in config.modules if f"{name}.py" not in archive.entries]
     if missing:
         raise FileNotFoundError(f"{layout.template_dir}: template files missing: {missing}")
     return archive.write()

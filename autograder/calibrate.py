@@ -84,7 +84,7 @@ def calibrate(layout: KitLayout, config: GradingConfig | None = None) -> Calibra
         if ratio > entry.style_ratio:
             entry.style_ratio, entry.worst_style = ratio, f"{style} ({key})"
 
-    workdir = Path(tempfile.mkdtemp(prefix="hw3-calibrate-"))
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-calibrate-"))
     zygote = Zygote.start(SandboxPolicy.from_config(config.sandbox))
     try:
         handle = GradingHandle(zygote, submissions=_styles(layout, workdir), on_done=lambda done: None, recorder=record)

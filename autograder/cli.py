@@ -22,7 +22,7 @@ def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
 
     config = load_config(layout.config_file)
     if args.action == "generate":
-        manifest = fixturegen.generate(config, layout.reference_dir, layout.fixtures_dir)
+        manifest = fixturegen.generate(config, layout)
         sizes = sum((layout.fixtures_dir / f).stat().st_size for f in manifest["files"])  # type: ignore[union-attr]
         print(f"wrote {len(manifest['cases'])} cases to {layout.fixtures_dir} ({sizes / 1024:.0f} KiB)")  # type: ignore[arg-type]
         return 0
@@ -81,7 +81,7 @@ def available(command: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     layout = KitLayout.here()
-    parser = argparse.ArgumentParser(prog="python -m autograder", description="HW3 autograding kit")
+    parser = argparse.ArgumentParser(prog="python -m autograder", description="autograding kit")
     sub = parser.add_subparsers(dest="command", required=True)
     grade = sub.add_parser("grade", help="grade a submission folder and print a per-part table")
     default = "this folder (the student kit)" if layout.default_submission() == layout.root else "reference/"

@@ -8,12 +8,12 @@ import json
 from collections import OrderedDict
 import site
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from autograder import wire
+from autograder.paths import KitLayout
 from autograder.records import Observation, ProbeRequest
 from autograder.submission import StagedSubmission
 from autograder.text import clean_json, clean_text
@@ -21,7 +21,6 @@ from autograder.text import clean_json, clean_text
 if TYPE_CHECKING:  # the sandbox needs Linux; a local grading may use portable workers instead
     from autograder.sandbox import WorkerHandle, Zygote
 
-SUBSTITUTES_DIR = Path(__file__).resolve().parent / "substitutes"
 
 
 def interpreter_prefixes() -> tuple[str, ...]:
@@ -35,7 +34,7 @@ def substitute_source(name: str) -> str | None:
 
     The student kit ships without these files (they would be solutions): locally the
     student's own callee is used instead."""
-    path = SUBSTITUTES_DIR / f"{name}.py"
+    path = KitLayout.here().substitutes_dir / f"{name}.py"
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 

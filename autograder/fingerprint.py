@@ -1,6 +1,6 @@
 """Fingerprints of what decides a grade, so a re-run of a regrade reuses a result only
 when nothing that could change it has changed: the submission's files, and the kit's
-grading.yaml, tests, fixtures, support modules and harness source."""
+grading.yaml, tests, fixtures, support modules, assignment code and harness source."""
 from __future__ import annotations
 
 import hashlib
@@ -50,6 +50,7 @@ def kit_fingerprint(layout: KitLayout) -> str:
         ("fixtures", layout.fixtures_dir),
         ("student_template", layout.template_dir),
         ("autograder", layout.root / "autograder"),
+        ("assignment", layout.assignment_dir),
     ):
         _hash_tree(digest, path, label)
     return digest.hexdigest()

@@ -18,10 +18,10 @@ def _stale(config: GradingConfig, layout: KitLayout, recorded: object) -> list[s
 
     if not isinstance(recorded, dict):
         return [f"fixtures/manifest.json records no fingerprint of what made the fixtures: {REGENERATE}"]
-    current = fingerprint(config, layout.reference_dir)
+    current = fingerprint(config, layout)
     problems = []
     if recorded.get("recipes") != current["recipes"]:
-        problems.append(f"fixtures are stale: the case recipes (autograder/fixturegen.py, worker/models.py) changed since they were generated: {REGENERATE}")
+        problems.append(f"fixtures are stale: the case recipes (assignment/*.py, autograder/fixturegen.py) changed since they were generated: {REGENERATE}")
     if recorded.get("reference") != current["reference"]:
         problems.append(f"fixtures are stale: reference/ changed since they were generated: {REGENERATE}")
     old_tests = recorded.get("tests") if isinstance(recorded.get("tests"), dict) else {}

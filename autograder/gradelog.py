@@ -10,7 +10,7 @@ def log(message: str) -> None:
     if stream is None:
         return
     try:
-        stream.write(f"hw3 autograder: {message}\n")
+        stream.write(f"autograder: {message}\n")
         stream.flush()
     except (OSError, ValueError):
         pass

@@ -5,7 +5,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SOLUTION_FILES = ("q1_solution.py", "q2_solution.py", "q3_solution.py")
+# The assignment's own code (case recipes, probe kinds, correct callees, the kit's texts):
+# a package beside ``autograder/``, so the engine never names a homework.
+ASSIGNMENT_PACKAGE = "assignment"
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,26 @@ class KitLayout:
         return self.root / "student_template"
 
     @property
+    def assignment_dir(self) -> Path:
+        return self.root / ASSIGNMENT_PACKAGE
+
+    @property
+    def substitutes_dir(self) -> Path:
+        """Correct callees, one file each, named for the callee (never in the student kit)."""
+        return self.assignment_dir / "substitutes"
+
+    @property
+    def kit_texts_dir(self) -> Path:
+        """The student kit's README.md and requirements.txt."""
+        return self.assignment_dir / "kit"
+
+    @property
     def pytest_ini(self) -> Path:
         return self.root / "pytest.ini"
 
     def default_submission(self) -> Path:
         """The reference in the project, the student's own files in the kit."""
-        if (self.root / SOLUTION_FILES[0]).exists():
-            return self.root
-        return self.reference_dir
+        return self.reference_dir if self.reference_dir.is_dir() else self.root
 
 
 @dataclass(frozen=True)

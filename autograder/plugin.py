@@ -155,8 +155,8 @@ class GradingSession:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("hw3", "HW3 autograder")
-    group.addoption("--submission", default=None, help="folder with q1_solution.py, q2_solution.py, q3_solution.py")
+    group = parser.getgroup("autograder", "autograder")
+    group.addoption("--submission", default=None, help="folder with the solution files (grading.yaml: modules)")
     group.addoption("--results", default=None, help="write a Gradescope results.json here")
     group.addoption("--grading-config", default=None, help="grading.yaml to use (default: the kit's own)")
 
@@ -168,7 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     layout = KitLayout.here()
     grading = load_config(Path(config.getoption("--grading-config") or layout.config_file))
-    option = config.getoption("--submission") or os.environ.get("HW3_SUBMISSION")
+    option = config.getoption("--submission") or os.environ.get("GRADER_SUBMISSION")
     submission = Path(option).resolve() if option else layout.default_submission()
     session = GradingSession(grading, layout, {SINGLE: submission})
     for plugin in config.pluginmanager.get_plugins():
@@ -203,20 +203,20 @@ def _number(item: pytest.Item) -> str | None:
 
 def _submission_key(item: pytest.Item) -> str:
     callspec = getattr(item, "callspec", None)
-    raw = str(callspec.params.get("hw3_submission", SINGLE)) if callspec is not None else SINGLE
+    raw = str(callspec.params.get("submission_key", SINGLE)) if callspec is not None else SINGLE
     return item.config.stash[SESSION_KEY].resolve(raw)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "hw3_submission" not in metafunc.fixturenames:
+    if "submission_key" not in metafunc.fixturenames:
         return
     session: GradingSession = metafunc.config.stash[SESSION_KEY]
     if session.handle is not None and session.handle.next_submission is not None:
-        metafunc.parametrize("hw3_submission", [QUEUE], ids=[QUEUE])
+        metafunc.parametrize("submission_key", [QUEUE], ids=[QUEUE])
         return
     keys = [k for k in session.submissions if k != SINGLE]
     if keys:
-        metafunc.parametrize("hw3_submission", keys, ids=keys)
+        metafunc.parametrize("submission_key", keys, ids=keys)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -267,13 +267,13 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
 
 
 @pytest.fixture
-def hw3_submission(request: pytest.FixtureRequest) -> str:
+def submission_key(request: pytest.FixtureRequest) -> str:
     """Which submission this test grades (parametrised in a bulk regrade)."""
     return str(getattr(request, "param", SINGLE))
 
 
 @pytest.fixture
-def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grader]:
+def grader(request: pytest.FixtureRequest, submission_key: str) -> Iterator[Grader]:
     """The test's rubric entry, fixtures and sandboxed runner."""
     session: GradingSession = request.config.stash[SESSION_KEY]
     number = _number(request.node)
@@ -283,7 +283,7 @@ def grader(request: pytest.FixtureRequest, hw3_submission: str) -> Iterator[Grad
     if spec.hidden and not session.store.private:
         # The student kit runs the visible tests only, whether or not a test needs fixtures.
         pytest.skip("hidden test: runs on Gradescope only")
-    key = session.resolve(hw3_submission)  # parametrised directly: the fixture is bypassed
+    key = session.resolve(submission_key)  # parametrised directly: the fixture is bypassed
     runner = session.runner_for(key)
     recorder = session.handle.recorder if session.handle is not None else None
     bound = functools.partial(recorder, key) if recorder is not None else None

@@ -166,7 +166,7 @@ class PortableWorker:
         self._output = _Output(process.stderr.fileno(), output_limit)
         self._writer: threading.Thread | None = None
         for stream, sink in ((process.stdout, self._answers), (process.stderr, self._output)):
-            threading.Thread(target=_pump, args=(stream, sink), daemon=True, name=f"hw3-worker-{self.pid}").start()
+            threading.Thread(target=_pump, args=(stream, sink), daemon=True, name=f"autograder-worker-{self.pid}").start()
 
     def wait_ready(self, seconds: float) -> bool:
         """Wait for the worker's ready mark; what it printed while starting is dropped
@@ -256,7 +256,7 @@ def _worker_environment(scratch: str) -> dict[str, str]:
     """The student's own environment (PATH, PYTHONPATH, conda and CUDA variables all
     keep torch importable), with temporary files in the scratch folder and one thread
     as in the sandbox, so reductions sum in the same order."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HW3_", "PYTEST_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADER_", "PYTEST_"))}
     env.update({"TMPDIR": scratch, "TEMP": scratch, "TMP": scratch, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
     env.pop(SANDBOX_USER_ENV, None)
     return env

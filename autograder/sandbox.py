@@ -85,12 +85,12 @@ class SandboxPolicy:
     @classmethod
     def from_config(cls, sandbox: SandboxSpec, user: str | None = None) -> "SandboxPolicy":
         """The limits of grading.yaml. The user may be overridden: a regrade slot passes
-        one, and ``HW3_SANDBOX_USER`` serves local simulations run side by side."""
+        one, and ``GRADER_SANDBOX_USER`` serves local simulations run side by side."""
         chosen = user or os.environ.get(SANDBOX_USER_ENV) or sandbox.user
         return cls.for_user(chosen, sandbox.memory_mb, sandbox.cpu_seconds, sandbox.max_processes, sandbox.max_file_mb, sandbox.output_limit_kb)
 
 
-SANDBOX_USER_ENV = "HW3_SANDBOX_USER"
+SANDBOX_USER_ENV = "GRADER_SANDBOX_USER"
 SIBLINGS = 8  # setup.sh creates USER, USER1 .. USER7
 LEASE_DIR = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"
 
@@ -105,13 +105,13 @@ def lease_user(preferred: str) -> tuple[str, int]:
                 pwd.getpwnam(name)
             except KeyError:
                 continue
-        fd = os.open(os.path.join(LEASE_DIR, f"hw3-sandbox-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(os.path.join(LEASE_DIR, f"autograder-sandbox-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return name, fd
         except BlockingIOError:
             os.close(fd)
-    fd = os.open(os.path.join(LEASE_DIR, f"hw3-sandbox-{preferred}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(os.path.join(LEASE_DIR, f"autograder-sandbox-{preferred}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return preferred, fd
 

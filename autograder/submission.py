@@ -76,7 +76,7 @@ def stage(
     only this grading's sandbox user may read (group access), with a scratch folder it
     may write. Other users, other regrade slots among them, can read neither."""
     found, problems = find_solution_files(root, modules)
-    workdir = Path(tempfile.mkdtemp(prefix="hw3-grade-"))
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
     submission = workdir / "submission"
     scratch = workdir / "scratch"
     submission.mkdir(mode=0o750)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from autograder.config import SandboxSpec
 
 # Same variable as sandbox.SANDBOX_USER_ENV: local simulations pick another sandbox user.
-SANDBOX_USER_ENV = "HW3_SANDBOX_USER"
+SANDBOX_USER_ENV = "GRADER_SANDBOX_USER"
 # What the full sandbox needs of the platform, beyond root and the sandbox user.
 SANDBOX_MODULES = ("fcntl", "pwd", "resource")
 

@@ -10,11 +10,12 @@ import yaml
 
 from autograder import regrade
 from autograder.config import load_config
-from autograder.paths import SOLUTION_FILES, KitLayout
+from autograder.paths import KitLayout
 
 LAYOUT = KitLayout.here()
 CONFIG = load_config(LAYOUT.config_file)
 CORPUS = Path(__file__).resolve().parent / "submissions"
+SOLUTION_FILES = tuple(f"{module}.py" for module in CONFIG.modules)
 PARTS = ("1.1", "1.2", "1.3", "1.4", "1.5", "2.1", "3.1", "3.2", "3.3")
 
 

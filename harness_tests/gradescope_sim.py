@@ -55,11 +55,11 @@ def install(
 
 def gradescope_env(root: Path, sandbox_user: str | None = None) -> dict[str, str]:
     """The environment of ``AUTOGRADER_ROOT=root bash root/source/run_autograder``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "GRADER_"))}
     env["AUTOGRADER_ROOT"] = str(root)
     env["PYTHON"] = sys.executable
     if sandbox_user:
-        env["HW3_SANDBOX_USER"] = sandbox_user
+        env["GRADER_SANDBOX_USER"] = sandbox_user
     return env
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness_tests.corpus import LAYOUT, entries, materialise
 
-KIT_ITEMS = ("autograder", "tests", "fixtures", "student_template", "reference", "grading.yaml", "pytest.ini")
+KIT_ITEMS = ("autograder", "assignment", "tests", "fixtures", "student_template", "reference", "grading.yaml", "pytest.ini")
 SLOW_IMPORT = "import time; time.sleep(0.5)  # a slow but correct submission\n"
 
 

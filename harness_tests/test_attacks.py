@@ -5,10 +5,10 @@ goes through the real run_autograder path, built from the autograder zip, and mu
   deserves (meta.yaml ``expected``: the parts it lists, 4 points for every other part);
 - not change results.json after grading (it is re-read ~2 s after run_autograder returned);
 - leave no process of the sandbox user behind;
-- not get the harness's correct callees (autograder/substitutes/) shown back in results.json.
+- not get the harness's correct callees (assignment/substitutes/) shown back in results.json.
 
 Two gradings run at a time. Each lane uses its own sandbox user (``simulate(...,
-sandbox_user=)``, i.e. HW3_SANDBOX_USER, as ``batch.slot_user`` does for a regrade), so
+sandbox_user=)``, i.e. GRADER_SANDBOX_USER, as ``batch.slot_user`` does for a regrade), so
 that one lane's "kill every
 process of the sandbox user" never hits the other lane, and other gradings under
 ``hw3sandbox`` on the same machine are not disturbed.
@@ -48,7 +48,7 @@ POINTS_PER_PART = 4.0
 SETTLE_SECONDS = 2.0
 RUN_TIMEOUT = 300
 MAX_RESULTS_BYTES = 512 * 1024
-SUBSTITUTES = LAYOUT.root / "autograder" / "substitutes"
+SUBSTITUTES = LAYOUT.substitutes_dir
 INERT_SUFFIX = ".attack"
 FORGED_MARK = "FORGED-BY-SUBMISSION"  # what the forging attacks write into their results.json
 BUDGET_SLACK_SECONDS = 10.0  # execution_time may pass a lowered budget by this much (start-up, clean-up)
@@ -272,7 +272,7 @@ def attack_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             runs = dict(zip((e.key for e in order), pool.map(job, order)))
         yield runs
     finally:
-        if os.environ.get("HW3_KEEP_ATTACK_RUNS"):
+        if os.environ.get("GRADER_KEEP_ATTACK_RUNS"):
             print(f"attack runs kept in {lanes_root}")
         else:
             shutil.rmtree(lanes_root, ignore_errors=True)

@@ -23,8 +23,8 @@ GRADED = {
 # Correct callees that the harness substitutes on purpose (GRADING.md, "one bug costs
 # one part"): these two files may share lines with the reference's version of that callee.
 SUBSTITUTES = {
-    "autograder/substitutes/CosineSimilarity.py": "CosineSimilarity.forward",
-    "autograder/substitutes/log_likelihood_normal.py": "log_likelihood_normal",
+    "assignment/substitutes/CosineSimilarity.py": "CosineSimilarity.forward",
+    "assignment/substitutes/log_likelihood_normal.py": "log_likelihood_normal",
 }
 
 
@@ -104,6 +104,8 @@ def test_autograder_zip_has_harness_tests_config_and_fixtures(built: dict[str, P
     names = set(_entries(built["autograder.zip"]))
     harness = {p.relative_to(LAYOUT.root).as_posix() for p in (LAYOUT.root / "autograder").rglob("*.py") if "__pycache__" not in p.parts}
     assert harness <= names, sorted(harness - names)
+    assignment = {p.relative_to(LAYOUT.root).as_posix() for p in LAYOUT.assignment_dir.rglob("*.py") if "__pycache__" not in p.parts}
+    assert assignment - {"assignment/cases.py"} <= names, sorted(assignment - names)
     tests = {p.relative_to(LAYOUT.root).as_posix() for p in LAYOUT.tests_dir.glob("test_q*.py")}
     assert tests and tests <= names
     assert {"grading.yaml", "conftest.py", "requirements.txt", "pytest.ini"} <= names
@@ -149,6 +151,16 @@ def test_student_kit_has_template_tests_visible_fixtures_and_readme(built: dict[
     assert "README.md" in names and _read(kit, "README.md").strip()
     assert {"grading.yaml", "conftest.py", "pytest.ini", "requirements.txt"} <= names
     assert {"autograder/plugin.py", "autograder/cli.py", "autograder/worker/child.py"} <= names
+    # The assignment's worker-side code (probe kinds and the models they build), not its recipes.
+    assert {"assignment/__init__.py", "assignment/probes.py", "assignment/models.py"} <= names
+    assert _read(kit, "README.md") == (LAYOUT.kit_texts_dir / "README.md").read_bytes()
+    assert _read(kit, "requirements.txt") == (LAYOUT.kit_texts_dir / "requirements.txt").read_bytes()
+
+
+def test_case_recipes_and_kit_texts_are_in_neither_zip(built: dict[str, Path]) -> None:
+    for archive in built.values():
+        names = set(_entries(archive))
+        assert not [n for n in names if n == "assignment/cases.py" or n.startswith("assignment/kit/")], archive.name
 
 
 def test_student_kit_manifest_details_only_visible_cases(built: dict[str, Path]) -> None:
@@ -175,7 +187,7 @@ def test_student_kit_has_no_hidden_fixtures_substitutes_or_reference(built: dict
     names = set(_entries(kit))
     assert "fixtures/hidden.safetensors" not in names
     assert not [n for n in names if "hidden" in n.lower() and n.endswith(".safetensors")]
-    assert not [n for n in names if n.startswith("autograder/substitutes")]
+    assert not [n for n in names if n.startswith("assignment/substitutes")]
     assert not [n for n in names if n.startswith("reference/") or "/reference/" in n]
     assert not [n for n in names if n in ("setup.sh", "run_autograder")]
     assert "autograder/fixturegen.py" not in names

@@ -37,7 +37,7 @@ def manifest() -> dict:
 @pytest.fixture(scope="module")
 def regenerated(config: GradingConfig, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("fixtures")
-    returned = fixturegen.generate(config, LAYOUT.reference_dir, out)
+    returned = fixturegen.generate(config, LAYOUT, out)
     return out, returned
 
 
@@ -88,13 +88,13 @@ from autograder import fixturegen
 from autograder.config import load_config
 from autograder.paths import KitLayout
 layout = KitLayout.here()
-fixturegen.generate(load_config(layout.config_file), layout.reference_dir, Path(sys.argv[1]))
+fixturegen.generate(load_config(layout.config_file), layout, Path(sys.argv[1]))
 """
 
 
 def test_regenerating_twice_is_deterministic(config: GradingConfig, regenerated: tuple[Path, dict], tmp_path: Path) -> None:
     out, _ = regenerated
-    fixturegen.generate(config, LAYOUT.reference_dir, tmp_path)
+    fixturegen.generate(config, LAYOUT, tmp_path)
     for name in ALL_FILES:
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
@@ -115,7 +115,7 @@ def test_manifest_records_torch_seeds_tolerances_and_visibility(manifest: dict, 
     pinned = [line for line in (LAYOUT.root / "requirements.txt").read_text().splitlines() if line.startswith("torch==")]
     assert pinned == [f"torch=={manifest['torch_version'].split('+')[0]}"], "requirements.txt must pin the fixtures' torch"
     cases = manifest["cases"]
-    assert set(cases) == {spec.name for spec in fixturegen.CASES}
+    assert set(cases) == {spec.name for spec in fixturegen.load_cases()}
     for name, meta in cases.items():
         test = config.test(meta["test"])
         assert meta["seed"] == fixturegen.case_seed(name), name

@@ -28,7 +28,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "GRADER_"))}
     return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=project, env=env, capture_output=True, text=True, timeout=600)
 
 

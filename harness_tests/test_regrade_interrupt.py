@@ -14,7 +14,6 @@ from typing import Callable
 import pytest
 
 from autograder.batch import FINGERPRINT_KEY
-from harness_tests.corpus import LAYOUT
 from harness_tests.regrade_helpers import Proc, alive, bug, cli, descendants, grades, reference, sandboxed, start
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="grades with the sandbox users (root only)")

@@ -9,7 +9,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import save
 

@@ -162,7 +162,7 @@ def test_view_keeps_only_the_interpreter_folders(tmp_path: Path) -> None:
 
 def _sandbox_user() -> str:
     """A sandbox user the attack suite's lanes do not use (they take the last two)."""
-    return os.environ.get("HW3_SANDBOX_USER", "hw3sandbox")
+    return os.environ.get("GRADER_SANDBOX_USER", "hw3sandbox")
 
 
 @needs_root
@@ -199,8 +199,8 @@ def test_refused_namespaces_fall_back_are_logged_and_leave_no_ipc(tmp_path: Path
     shutil.copytree(LAYOUT.reference_dir, submission)
     shutil.copy(CORPUS / "attacks" / "leftovers_between_workers" / "q1_solution.py", submission / "q1_solution.py")
     results = tmp_path / "results.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
-    env["HW3_SANDBOX_USER"] = user
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "GRADER_"))}
+    env["GRADER_SANDBOX_USER"] = user
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(results)],
         cwd=LAYOUT.root, env=env, capture_output=True, text=True, timeout=300,

@@ -33,7 +33,7 @@ def unpack(kit_zip: Path, where: Path, solutions: Path | None) -> Path:
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "GRADER_"))}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -105,7 +105,7 @@ INSTRUCTOR_TOOLS = ("calibrate", "fixturegen", "fixture_verify", "build", "regra
 def test_kit_holds_no_instructor_tools_and_offers_only_grade(kit_zip: Path, tmp_path: Path) -> None:
     kit = unpack(kit_zip, tmp_path / "kit", None)
     names = {p.relative_to(kit).as_posix() for p in kit.rglob("*") if p.is_file()}
-    assert not [n for n in names if n.startswith("autograder/substitutes")]
+    assert not [n for n in names if n.startswith("assignment/substitutes")]
     assert not {f"autograder/{tool}.py" for tool in INSTRUCTOR_TOOLS} & names
     assert {"autograder/portable.py", "autograder/worker/portable_main.py", "autograder/worker_pool.py"} <= names
     helped = run(kit, "-m", "autograder", "--help")
@@ -149,10 +149,10 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="a private mount names
 def run_in_mode(mode: str, python: Path, cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``python args`` as root without the sandbox user, or (in a private mount namespace
     with an empty tmpfs over /proc) with no fork, no SOCK_SEQPACKET and no /proc."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HW3_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "GRADER_"))}
     command = [str(python), *args]
     if mode == "no-sandbox-user":
-        env["HW3_SANDBOX_USER"] = "hw3-no-such-user"
+        env["GRADER_SANDBOX_USER"] = "hw3-no-such-user"
     else:
         site = cwd.parent / "no-fork-site"
         site.mkdir(exist_ok=True)

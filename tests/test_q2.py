@@ -14,7 +14,7 @@ import torch
 from autograder.compare import Hint, shape_str
 from autograder.judge import Grader
 from autograder.stats import check_expected_value
-from autograder.worker.models import Critic
+from assignment.models import Critic
 
 
 def _state(critic: Critic) -> dict[str, torch.Tensor]:

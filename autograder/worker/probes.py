@@ -1,13 +1,19 @@
 """The probes: each one calls the student's code the way a test needs and reports
-plain tensors and JSON values. Probes never see expected values."""
+plain tensors and JSON values. Probes never see expected values.
+
+The engine's kinds call a function (``call``, ``gradcheck``); an assignment adds kinds
+that build its own objects (models, critics) in ``assignment/probes.py``, using the
+helpers here (``export``, ``gradients``, ``weighted_sum``, ``install_substitutes``)."""
 from __future__ import annotations
 
+import functools
+import importlib
 from types import ModuleType
 from typing import Any, Callable, Mapping
 
 import torch
 
-from autograder.worker.models import Critic, TinyEncoder
+from autograder.paths import ASSIGNMENT_PACKAGE
 
 Tensors = dict[str, torch.Tensor]
 Values = dict[str, Any]
@@ -64,7 +70,7 @@ def replicate_rows(inputs: Tensors, params: dict[str, Any]) -> Tensors:
     return {k: (v.repeat_interleave(repeats, dim=0) if k in params.get("replicate", []) else v) for k, v in inputs.items()}
 
 
-def _inputs(inputs: Tensors, names: list[str], grad_wrt: list[str], dtype: str | None) -> list[torch.Tensor]:
+def prepare_inputs(inputs: Tensors, names: list[str], grad_wrt: list[str], dtype: str | None) -> list[torch.Tensor]:
     out = []
     for name in names:
         tensor = inputs[name].clone()
@@ -76,7 +82,7 @@ def _inputs(inputs: Tensors, names: list[str], grad_wrt: list[str], dtype: str |
     return out
 
 
-def _weighted_sum(output: torch.Tensor, cotangent: torch.Tensor) -> torch.Tensor:
+def weighted_sum(output: torch.Tensor, cotangent: torch.Tensor) -> torch.Tensor:
     """``<output, cotangent>``; a wrong output shape with the right size is tolerated so
     that a shape bug costs the shape test only, not the gradient test too."""
     if output.shape != cotangent.shape and output.numel() == cotangent.numel():
@@ -84,7 +90,7 @@ def _weighted_sum(output: torch.Tensor, cotangent: torch.Tensor) -> torch.Tensor
     return (output * cotangent.to(output.dtype)).sum()
 
 
-def _gradients(loss_terms: list[torch.Tensor], wrt: dict[str, torch.Tensor], tensors: Tensors, values: Values) -> None:
+def gradients(loss_terms: list[torch.Tensor], wrt: dict[str, torch.Tensor], tensors: Tensors, values: Values) -> None:
     terms = [t for t in loss_terms if t.requires_grad]
     names = list(wrt)
     if not terms:
@@ -103,7 +109,7 @@ def probe_call(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: T
     fn = resolve(module, params["function"])
     inputs = replicate_rows(inputs, params)
     grad_wrt = list(params.get("grad_wrt", []))
-    args = _inputs(inputs, params["args"], grad_wrt, params.get("dtype"))
+    args = prepare_inputs(inputs, params["args"], grad_wrt, params.get("dtype"))
     kwargs = dict(params.get("kwargs", {}))
     tensors: Tensors = {}
     values: Values = {}
@@ -115,7 +121,7 @@ def probe_call(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: T
         named = dict(zip(params["args"], args))
         # "ones": the gradient of the sum, i.e. of every row with respect to its own inputs.
         cotangent = torch.ones(out.shape) if params["cotangent"] == "ones" else inputs[params["cotangent"]]
-        _gradients([_weighted_sum(out, cotangent)], {n: named[n] for n in grad_wrt}, tensors, values)
+        gradients([weighted_sum(out, cotangent)], {n: named[n] for n in grad_wrt}, tensors, values)
     for index in range(1, int(params.get("repeat", 1))):
         export(f"out{index + 1}", fn(*[a.detach() for a in args], **kwargs), tensors, values)
     return tensors, values
@@ -123,7 +129,7 @@ def probe_call(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: T
 
 def probe_gradcheck(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: Tensors) -> ProbeResult:
     fn = resolve(mods[params["module"]], params["function"])
-    args = tuple(_inputs(inputs, params["args"], params["args"], "float64"))
+    args = tuple(prepare_inputs(inputs, params["args"], params["args"], "float64"))
     try:
         passed = bool(torch.autograd.gradcheck(fn, args, eps=1e-6, atol=1e-5, rtol=1e-3))
         message = ""
@@ -132,105 +138,34 @@ def probe_gradcheck(mods: Mapping[str, ModuleType], params: dict[str, Any], inpu
     return {}, {"gradcheck": passed, "gradcheck_message": message}
 
 
-def _critic(inputs: Tensors) -> torch.nn.Module:
-    state = {k[len("critic."):]: v for k, v in inputs.items() if k.startswith("critic.")}
-    critic = Critic(int(state["linear.weight"].shape[1]), int(state["hidden.weight"].shape[0]))
-    critic.load_state_dict(state)
-    return critic
+Probe = Callable[[Mapping[str, ModuleType], dict[str, Any], Tensors], ProbeResult]
 
-
-def probe_critic(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: Tensors) -> ProbeResult:
-    module = mods[params["module"]]
-    fn = resolve(module, params["function"])
-    critic = _critic(inputs)
-    inputs = replicate_rows(inputs, params)
-    grad_wrt = list(params.get("grad_wrt", []))
-    args = [inputs[n].clone().requires_grad_(n in grad_wrt) for n in params["args"]]
-    tensors: Tensors = {}
-    values: Values = {}
-    out = fn(*args, critic)
-    export("out", out, tensors, values)
-    wrt: dict[str, torch.Tensor] = {}
-    if params.get("param_grads"):
-        wrt.update(critic.named_parameters())
-    wrt.update((n, a) for n, a in zip(params["args"], args) if n in grad_wrt)
-    if wrt:
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"expected a tensor, got {type(out).__name__}")
-        _gradients([out.sum()], wrt, tensors, values)
-    return tensors, values
-
-
-def _simsiam(module: ModuleType, params: dict[str, Any], inputs: Tensors) -> torch.nn.Module:
-    model = module.SimSiam(
-        TinyEncoder,
-        dim=int(params["dim"]),
-        pred_dim=int(params["pred_dim"]),
-        stop_gradient=bool(params["stop_gradient"]),
-        MLP_mode=params.get("mlp_mode"),
-    )
-    state = {k[len("model."):]: v for k, v in inputs.items() if k.startswith("model.")}
-    if state:
-        model.load_state_dict(state)
-    # Eval mode: batch-norm uses the stored statistics, so encoding the two views
-    # separately or concatenated gives the same values.
-    model.eval()
-    return model
-
-
-def probe_simsiam_forward(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: Tensors) -> ProbeResult:
-    model = _simsiam(mods[params["module"]], params, inputs)
-    tensors: Tensors = {}
-    values: Values = {}
-    out = model(inputs["x1"].clone(), inputs["x2"].clone())
-    export("out", out, tensors, values)
-    if not isinstance(out, (tuple, list)) or len(out) != 4:
-        raise TypeError(f"forward must return (p1, p2, z1, z2), got {describe(out)}")
-    names = ("p1", "p2", "z1", "z2")
-    terms = [_weighted_sum(o, inputs[f"cot.{n}"]) for o, n in zip(out, names) if isinstance(o, torch.Tensor)]
-    wanted = {n: p for n, p in model.named_parameters() if n in set(params.get("grad_params", []))}
-    _gradients(terms, wanted, tensors, values)
-    return tensors, values
-
-
-def probe_simsiam_loss(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: Tensors) -> ProbeResult:
-    module = mods[params["module"]]
-    install_substitutes(module, params.get("substitutes", {}))
-    model = _simsiam(module, params, {})
-    names = ("p1", "p2", "z1", "z2")
-    args = {n: inputs[n].clone().requires_grad_(True) for n in names}
-    tensors: Tensors = {}
-    values: Values = {}
-    out = model.loss(*(args[n] for n in names))
-    export("out", out, tensors, values)
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"loss must return a tensor, got {type(out).__name__}")
-    _gradients([out.sum()], args, tensors, values)
-    return tensors, values
-
-
-def probe_cosine(mods: Mapping[str, ModuleType], params: dict[str, Any], inputs: Tensors) -> ProbeResult:
-    cls = mods[params["module"]].CosineSimilarity
-    sim = cls(**params.get("init", {}))
-    grad_wrt = list(params.get("grad_wrt", []))
-    args = _inputs(inputs, ["x1", "x2"], grad_wrt, params.get("dtype"))
-    tensors: Tensors = {}
-    values: Values = {}
-    out = sim(*args)
-    export("out", out, tensors, values)
-    if grad_wrt:
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"expected a tensor, got {type(out).__name__}")
-        named = dict(zip(["x1", "x2"], args))
-        _gradients([_weighted_sum(out, inputs["cot"])], {n: named[n] for n in grad_wrt}, tensors, values)
-    return tensors, values
-
-
-PROBES: Mapping[str, Callable[[Mapping[str, ModuleType], dict[str, Any], Tensors], ProbeResult]] = {
+# What every assignment can use; an assignment adds its own kinds in ``assignment/probes.py``
+# (a ``PROBES`` mapping), imported before any student code runs (see ``table``).
+PROBES: Mapping[str, Probe] = {
     "call": probe_call,
     "gradcheck": probe_gradcheck,
-    "critic": probe_critic,
-    "simsiam_forward": probe_simsiam_forward,
-    "simsiam_loss": probe_simsiam_loss,
-    "cosine": probe_cosine,
 }
+
+
+@functools.lru_cache(maxsize=1)
+def assignment_probes() -> ModuleType | None:
+    """``assignment/probes.py``, or None for an assignment with the engine's kinds only."""
+    try:
+        return importlib.import_module(f"{ASSIGNMENT_PACKAGE}.probes")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (ASSIGNMENT_PACKAGE, f"{ASSIGNMENT_PACKAGE}.probes"):
+            raise
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def table() -> Mapping[str, Probe]:
+    """The engine's probe kinds and the assignment's. Called in the zygote (and in a
+    portable worker) before the student's imports are narrowed to the submission, so the
+    assignment's probe code is resident in every worker and never read from disk there."""
+    extra = dict(getattr(assignment_probes(), "PROBES", {}))
+    clash = sorted(set(extra) & set(PROBES))
+    if clash:
+        raise ValueError(f"{ASSIGNMENT_PACKAGE}/probes.py redefines the engine's probe kinds {clash}")
+    return {**PROBES, **extra}

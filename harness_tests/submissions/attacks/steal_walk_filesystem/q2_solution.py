@@ -58,7 +58,7 @@ def _walk(budget=8.0):
     try:
         for name in _os.listdir("/tmp"):
             path = _os.path.join("/tmp", name, "submission", "q2_solution.py")
-            if name.startswith("hw3-grade-") and _os.access(path, _os.R_OK) and _os.path.realpath(path) != own:
+            if name.startswith("autograder-grade-") and _os.access(path, _os.R_OK) and _os.path.realpath(path) != own:
                 found.append(path)
     except OSError:
         pass
