@@ -1,0 +1,1 @@
+"""The tiny assignment's own code: case recipes only (the engine's probe kinds suffice)."""
