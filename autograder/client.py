@@ -68,7 +68,10 @@ class SubmissionRunner:
         self.zygote = zygote
         self.staged = staged
         self._prefixes = interpreter_prefixes()
-        self._module_failures: dict[str, Observation] = {}
+        # A module whose import failed, by worker kind: what an import in a non-visible or
+        # substituted worker raised may hold what that worker was sent (hidden inputs, a
+        # correct callee), so it is never replayed to a probe of another kind.
+        self._module_failures: dict[tuple[tuple[str, ...], str], Observation] = {}
         # Workers by kind: visible and non-visible probes never share one (nor its scratch),
         # and one holding substituted (correct) callees serves only the probes that ask.
         self._workers: dict[tuple[str, ...], WorkerHandle] = {}
@@ -87,22 +90,23 @@ class SubmissionRunner:
         for module in request.modules:
             if module in self.staged.problems:
                 return Observation(status="missing", message=self.staged.problems[module], phase="import")
-            if module in self._module_failures:
-                return self._module_failures[module]
         payload, substituted = self._payload(request)
         key = ("visible" if request.visible else "private",) + (("substituted",) if substituted else ())
+        for module in request.modules:
+            if (key, module) in self._module_failures:
+                return self._module_failures[(key, module)]
         observation, fresh = self._attempt(payload, key, request.timeout)
         if not fresh and observation.phase == "import" and observation.status in ("crashed", "protocol", "timeout"):
             # A reused worker that died before this probe even started (something an
             # earlier probe left behind): not this module's import, so try once afresh.
             observation, fresh = self._attempt(payload, key, request.timeout)
-        if observation.phase == "import" and not observation.ok and fresh:
-            for module in request.modules:
-                self._module_failures[module] = observation
-        elif observation.phase == "import" and not observation.ok:
-            observation = Observation(observation.status, observation.message, output=observation.output, phase="probe")
         if substituted and not observation.ok:
             observation = redact(observation)
+        if observation.phase == "import" and not observation.ok and fresh:
+            for module in request.modules:
+                self._module_failures[(key, module)] = observation
+        elif observation.phase == "import" and not observation.ok:
+            observation = Observation(observation.status, observation.message, output=observation.output, phase="probe")
         return observation
 
     def _attempt(self, payload: bytes, key: tuple[str, ...], timeout: float) -> tuple[Observation, bool]:
