@@ -93,27 +93,32 @@ class SandboxPolicy:
 SANDBOX_USER_ENV = "GRADER_SANDBOX_USER"
 SIBLINGS = 8  # setup.sh creates USER, USER1 .. USER7
 LEASE_DIR = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"
+LEASE_WAIT_SECONDS = 300.0  # for a free sandbox user, when more gradings run here than users exist
+LEASE_POLL_SECONDS = 0.2
 
 
-def lease_user(preferred: str) -> tuple[str, int]:
+def lease_user(preferred: str, wait_seconds: float = LEASE_WAIT_SECONDS) -> tuple[str, int]:
     """Lock a sandbox user for this grading: ``preferred`` if free, else the first free
-    sibling that exists, else wait for ``preferred``."""
+    sibling that exists; when every one is held by another grading on this machine, try
+    again until ``wait_seconds`` have passed, then give up (a bounded wait, never a hang)."""
     candidates = [preferred] + [f"{preferred}{i}" for i in range(1, SIBLINGS)]
-    for name in candidates:
-        if name != preferred:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for name in candidates:
+            if name != preferred:
+                try:
+                    pwd.getpwnam(name)
+                except KeyError:
+                    continue
+            fd = os.open(os.path.join(LEASE_DIR, f"autograder-sandbox-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                pwd.getpwnam(name)
-            except KeyError:
-                continue
-        fd = os.open(os.path.join(LEASE_DIR, f"autograder-sandbox-{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return name, fd
-        except BlockingIOError:
-            os.close(fd)
-    fd = os.open(os.path.join(LEASE_DIR, f"autograder-sandbox-{preferred}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return preferred, fd
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return name, fd
+            except BlockingIOError:
+                os.close(fd)
+        if time.monotonic() >= deadline:
+            raise SandboxError(f"every sandbox user ({preferred} and its numbered siblings) stayed busy with other gradings for {wait_seconds:g} s")
+        time.sleep(LEASE_POLL_SECONDS)
 
 
 def _vm_size() -> int:
