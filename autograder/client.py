@@ -116,6 +116,11 @@ class SubmissionRunner:
         if worker is None or not worker.alive():
             if worker is not None:
                 self.zygote.finish(worker)
+            if self.zygote.shared_host and any(other != key for other in self._workers):
+                # Without their own mount, IPC and network namespaces, workers of one user
+                # share /tmp, IPC and loopback: one of another kind (holding non-visible
+                # inputs or a correct callee) ends, with what it left, before this starts.
+                self.close()
             worker = self.zygote.spawn(str(self.staged.submission), str(self.staged.scratch), self._prefixes)
             self._workers[key] = worker
             fresh = True

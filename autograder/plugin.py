@@ -234,7 +234,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) is also used by {seen[key]}")
         seen[key] = item.nodeid
     order = {k: i for i, k in enumerate(grading.submissions)}
-    items.sort(key=lambda it: order.get(_submission_key(it), 0))
+    tests = {t.number: t for t in grading.config.tests()}
+
+    def hidden(item: pytest.Item) -> bool:
+        number = _number(item)
+        return number is not None and tests[number].hidden
+
+    # Per submission, its visible tests first: where the kernel refuses the workers their
+    # own namespaces, workers of different kinds must not live side by side (see
+    # client.SubmissionRunner), and this order needs one switch instead of one per part.
+    # Results list the tests in the rubric's order whatever the order they ran in.
+    items.sort(key=lambda it: (order.get(_submission_key(it), 0), hidden(it)))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -168,10 +168,14 @@ SYSV_IPC = (("shm", "shmid"), ("sem", "semid"), ("msg", "msqid"))
 IPC_RMID = 0
 
 
+SHARED_TEMP_FOLDERS = ("/dev/shm", "/tmp", "/var/tmp")  # world-writable: what a worker may leave
+
+
 def remove_user_ipc(uid: int) -> None:
-    """Remove the SysV IPC objects (of this IPC namespace) and the /dev/shm files that
-    ``uid`` owns or created: where the kernel refused workers their own IPC namespace
-    or mount namespace, what a submission left there must not reach the next one."""
+    """Remove the SysV IPC objects (of this IPC namespace) and the files in the shared
+    temporary folders that ``uid`` owns or created: where the kernel refused workers
+    their own IPC namespace or mount namespace, what a worker left there must reach
+    neither a worker of another kind nor the next submission."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     for kind, id_column in SYSV_IPC:
         try:
@@ -190,16 +194,21 @@ def remove_user_ipc(uid: int) -> None:
                 libc.semctl(ident, 0, IPC_RMID)
             else:
                 libc.msgctl(ident, IPC_RMID, None)
-    try:
-        entries = list(os.scandir("/dev/shm"))
-    except OSError:
-        return
-    for entry in entries:
+    for folder in SHARED_TEMP_FOLDERS:
         try:
-            if entry.stat(follow_symlinks=False).st_uid == uid:
-                os.unlink(entry.path)
+            entries = list(os.scandir(folder))
         except OSError:
             continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
 
 
 def _close_fds(keep: set[int]) -> None:
@@ -548,6 +557,9 @@ class Zygote:
         self.policy = policy
         self._logged: set[str] = set()
         self.not_after: float | None = None
+        # True once a worker reported a refused protection: its workers then share the
+        # host's /tmp, IPC or network, and must not run side by side across kinds.
+        self.shared_host = False
 
     def set_deadline(self, not_after: float | None) -> None:
         """No probe of a worker spawned from now on runs past ``not_after`` (monotonic):
@@ -626,7 +638,9 @@ class Zygote:
         if reply.get("fatal"):
             self.finish(handle)
             raise SandboxError(f"the worker could not be confined: {reply['fatal']}")
-        self._log_refusals([str(r) for r in reply.get("refused", [])])
+        refused = [str(r) for r in reply.get("refused", [])]
+        self.shared_host = self.shared_host or (bool(refused) and self.policy.uid is not None)
+        self._log_refusals(refused)
         return handle
 
     def _log_refusals(self, refused: list[str]) -> None:

@@ -193,25 +193,60 @@ def test_refused_namespaces_fall_back_are_logged_and_leave_no_ipc(tmp_path: Path
     """Grade under a filter that refuses unshare and mount, as a container may: the log
     says which protections were refused, the grading still works, and the SysV segment
     the submission made is removed at the end even without an IPC namespace."""
-    user = _sandbox_user()
     _remove_leftover_segment()
     submission = tmp_path / "upload"
     shutil.copytree(LAYOUT.reference_dir, submission)
     shutil.copy(CORPUS / "attacks" / "leftovers_between_workers" / "q1_solution.py", submission / "q1_solution.py")
     results = tmp_path / "results.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "GRADER_"))}
-    env["GRADER_SANDBOX_USER"] = user
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(results)],
-        cwd=LAYOUT.root, env=env, capture_output=True, text=True, timeout=300,
-        preexec_fn=confine.install_syscall_filter,
-    )
-    log = proc.stderr
+    log = _grade_refused(submission, results).stderr
     for refused in ("mount namespace refused", "IPC namespace refused", "network namespace refused"):
         assert refused in log, log[-2000:]
     scores = part_scores(json.loads(results.read_text(encoding="utf-8")))
     assert all(scores[p] == 4 for p in PARTS if p != "1.1"), scores
     assert _leftover_segment() is None, "the submission's SysV segment outlived the grading"
+
+
+def _grade_refused(submission: Path, results: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m autograder grade`` under a filter that refuses unshare and mount, as a
+    container may: the workers get no namespaces of their own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "GRADER_"))}
+    env["GRADER_SANDBOX_USER"] = _sandbox_user()
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(results)],
+        cwd=LAYOUT.root, env=env, capture_output=True, text=True, timeout=300,
+        preexec_fn=confine.install_syscall_filter,
+    )
+
+
+SHARED_TMP_ATTACK = CORPUS / "attacks" / "leak_through_shared_tmp"
+
+
+@needs_root
+@needs_filter
+def test_refused_namespaces_keep_worker_kinds_apart(tmp_path: Path) -> None:
+    """Without namespaces the workers of a submission share /tmp. What a non-visible
+    worker left there (hidden inputs) and what a substituted worker left (the correct
+    callee) must still never reach a visible test: workers of different kinds never live
+    side by side, and /tmp is cleaned of the sandbox user's files between them."""
+    submission = tmp_path / "upload"
+    shutil.copytree(LAYOUT.reference_dir, submission)
+    shutil.copy(SHARED_TMP_ATTACK / "q1_solution.py", submission / "q1_solution.py")
+    results = tmp_path / "results.json"
+    proc = _grade_refused(submission, results)
+    assert "IPC namespace refused" in proc.stderr, proc.stderr[-2000:]
+    tests = json.loads(results.read_text(encoding="utf-8"))["tests"]
+    callee = [line.strip() for line in (LAYOUT.substitutes_dir / "log_likelihood_normal.py").read_text(encoding="utf-8").splitlines()
+              if line.strip().startswith("return")]
+    for test in tests:
+        if test["visibility"] == "visible":
+            assert "HIDDEN-INPUTS-SEEN" not in test["output"], test
+            assert not [line for line in callee if line in test["output"]], test
+    scores = part_scores({"tests": tests})
+    # 1.5 returns zeros; 1.3's hidden test may meet what the hidden bernoulli test left
+    # in the same (non-visible) worker's reach: the submission's own doing.
+    assert scores["1.5"] == 0 and all(scores[p] == 4 for p in PARTS if p not in ("1.3", "1.5")), scores
+    assert {t["number"]: t["score"] for t in tests if t["number"] in ("1.3.1", "1.3.2")} == {"1.3.1": 2.0, "1.3.2": 1.0}
+    assert not list(Path("/tmp").glob(".leak-through-shared-tmp-*")), "the sandbox user's files outlived the grading"
 
 
 LEFTOVER_KEY = 0x48573312  # the SysV key of the leftovers_between_workers attack
