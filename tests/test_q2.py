@@ -110,9 +110,17 @@ def _segment_moments(start: torch.Tensor, end: torch.Tensor, power: int) -> torc
     return torch.where(slope.abs() > 1e-12, (antiderivative(s1) - antiderivative(s0)) / slope.where(slope.abs() > 1e-12, torch.ones_like(slope)), s0.clamp_min(0.0) ** power)
 
 
-def _grid_mean(start: torch.Tensor, end: torch.Tensor, penalty) -> float:
-    t = torch.linspace(0.0, 1.0, 2001, dtype=torch.float64)
-    return float(penalty(start[:, None] + (end - start)[:, None] * t).mean())
+def _two_sided_mean(start: torch.Tensor, end: torch.Tensor) -> float:
+    """E over rows and t of (g(t) - 1)^2, g linear from ``start`` to ``end`` (start < end)."""
+    return float((((end - 1.0) ** 3 - (start - 1.0) ** 3) / (3.0 * (end - start))).mean())
+
+
+def _squared_norm_mean(start: torch.Tensor, end: torch.Tensor) -> float:
+    """E over rows and t of max(0, g(t)^2 - 1)^2, g linear from ``start`` to ``end``
+    (0 <= start < end): the integral of (n^2 - 1)^2 over n > 1, divided by the slope."""
+    antiderivative = lambda n: n**5 / 5.0 - 2.0 * n**3 / 3.0 + n  # noqa: E731
+    lo, hi = start.clamp_min(1.0), end.clamp_min(1.0)
+    return float(((antiderivative(hi) - antiderivative(lo)) / (end - start)).mean())
 
 
 @pytest.mark.graded("2.1.4")
@@ -156,9 +164,9 @@ def test_lp_reg_images_statistical(grader: Grader) -> None:
         variance,
         what=f"{what}, where the gradient norm along each segment grows linearly from below 1 to above 1",
         hints=[
-            (_grid_mean(a, b, lambda n: (n - 1.0) ** 2), "the penalty looks two-sided; use max(0, ||grad|| - 1)^2."),
+            (_two_sided_mean(a, b), "the penalty looks two-sided; use max(0, ||grad|| - 1)^2."),
             (float(((per_element - 1.0).clamp_min(0.0) ** 2).mean()), "t seems drawn per element; draw one t per sample, of shape (B, 1, 1, 1) for images."),
-            (_grid_mean(a, b, lambda n: (n**2 - 1.0).clamp_min(0.0) ** 2), "the gradient norm seems squared; use the L2 norm itself."),
+            (_squared_norm_mean(a, b), "the gradient norm seems squared; use the L2 norm itself."),
             (float(((b - 1.0).clamp_min(0.0) ** 2).mean()), "the penalty seems evaluated at x without interpolating; use x_hat = t x + (1 - t) y."),
             (0.0, "the norm seems taken over the wrong dimensions (or at y only); flatten all non-batch dimensions: grad.reshape(B, -1).norm(dim=1)."),
         ],
