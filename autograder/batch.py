@@ -15,6 +15,7 @@ for what did not."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import select
@@ -384,6 +385,9 @@ def preload() -> None:
     # The first comparison imports torch.distributed.tensor (~0.4 s of CPU): once here,
     # not once per slot.
     torch.testing.assert_close(torch.zeros(1), torch.zeros(1))
+    # Out of the collector's reach before the slots fork: a collection in a slot would
+    # otherwise walk (and so copy, page by page) everything loaded here.
+    gc.freeze()
 
 
 def grade_many(
