@@ -14,7 +14,6 @@ alone) stops every slot and what it started, keeps what finished, and writes not
 for what did not."""
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, NoReturn
 
 from autograder.config import GradingConfig
+from autograder.libc import LIBC
 from autograder.paths import KitLayout
 from autograder.results import build_results, complete_outcomes, harness_failure_results, write_results
 
@@ -94,8 +94,7 @@ class _SlotState:
 def _die_with_parent(parent: int) -> None:
     """If the regrade process dies (even by SIGKILL), the kernel sends this slot SIGTERM."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:

@@ -14,8 +14,6 @@ submission is done, every process of the sandbox user (or, when not root, of the
 sessions) is killed, so nothing the submission started outlives its grading."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import fcntl
 import gc
 import json
@@ -32,6 +30,7 @@ from dataclasses import dataclass
 
 from autograder import wire
 from autograder.config import SandboxSpec
+from autograder.libc import LIBC
 from autograder.worker.child import IMPORTED_MARK, serve
 from autograder.worker.confine import enter_namespaces, install_syscall_filter
 from autograder.worker.filesystem import PrivateViewError, ViewRequest, enter_private_view
@@ -176,7 +175,7 @@ def remove_user_ipc(uid: int) -> None:
     temporary folders that ``uid`` owns or created: where the kernel refused workers
     their own IPC namespace or mount namespace, what a worker left there must reach
     neither a worker of another kind nor the next submission."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    libc = LIBC
     for kind, id_column in SYSV_IPC:
         try:
             with open(f"/proc/sysvipc/{kind}", encoding="ascii") as table:

@@ -29,10 +29,11 @@ then keeps what did hold, and the harness logs what was refused."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 import struct
+
+from autograder.libc import LIBC
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -92,9 +93,6 @@ DENIED = tuple(name for name in SYSCALLS["x86_64"][1] if name not in ("clone", "
 NR_OFFSET, ARCH_OFFSET, ARG0_LOW_OFFSET = 0, 4, 16
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-
 
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
@@ -146,7 +144,7 @@ def install_syscall_filter() -> str | None:
     program = syscall_filter(platform.machine())
     if program is None:
         return f"no system-call filter for the {platform.machine()} architecture"
-    libc = _libc()
+    libc = LIBC
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return f"no_new_privs refused ({os.strerror(ctypes.get_errno())})"
     buffer = ctypes.create_string_buffer(program, len(program))
@@ -158,7 +156,7 @@ def install_syscall_filter() -> str | None:
 
 def enter_namespaces() -> list[str]:
     """A new IPC and a new network namespace for this process; what was refused."""
-    libc = _libc()
+    libc = LIBC
     refused = []
     for flag, name in ((CLONE_NEWIPC, "IPC namespace"), (CLONE_NEWNET, "network namespace")):
         if libc.unshare(flag) != 0:

@@ -15,9 +15,10 @@ the permission lock-down is then what protects."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from dataclasses import dataclass
+
+from autograder.libc import LIBC
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 0x1
@@ -43,9 +44,6 @@ class ViewRequest:
     gid: int
     scratch_bytes: int
 
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
 def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
@@ -107,7 +105,7 @@ def _bind_read_only(libc: ctypes.CDLL, fd: int, target: str) -> None:
 
 def enter_private_view(view: ViewRequest) -> str | None:
     """Hide what the worker must not see; None when the private view is in place, else why not."""
-    libc = _libc()
+    libc = LIBC
     if libc.unshare(CLONE_NEWNS) != 0:
         return f"mount namespace refused ({os.strerror(ctypes.get_errno())}): the worker sees the whole filesystem"
     try:
