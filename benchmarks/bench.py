@@ -6,7 +6,7 @@
 2. one ``run_autograder`` of the reference, as Gradescope runs it (from the built zip):
    CPU time of the whole process tree and its peak memory (sum of PSS and of RSS over
    every process of the tree, sampled every 5 ms)
-3. a per-submission loop: ``run_autograder`` once per submission, two at a time (2 cores)
+3. a per-submission loop: ``run_autograder`` once per submission, one at a time (``--jobs``)
 4. ``regrade`` of the same synthetic class (reference, corpus bugs and styles, cycled)
 and prints the ratios against the targets (CPU <= 2x baseline, memory <= 600 MiB,
 regrade CPU per submission <= 1/15 of one run_autograder, regrade throughput >= 15x the
@@ -126,7 +126,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100, help="submissions in the synthetic class")
     parser.add_argument("--loop-n", type=int, default=None, help="how many of them the run_autograder loop grades (default: all)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel run_autograder calls in the loop (default: cores)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel run_autograder calls in the loop (default 1: the target compares with a one-at-a-time loop)")
     parser.add_argument("--regrade-jobs", type=int, default=None, help="regrade --jobs (default: regrade's own default)")
     args = parser.parse_args()
     loop_n = args.loop_n or args.n
