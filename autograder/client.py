@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # the sandbox needs Linux; a local grading may use portable w
     from autograder.sandbox import WorkerHandle, Zygote
 
 
-
 def interpreter_prefixes() -> tuple[str, ...]:
     """Where the interpreter and its packages live: kept importable in the worker."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
