@@ -16,7 +16,7 @@ from autograder.paths import ASSIGNMENT_PACKAGE, KitLayout
 EPOCH = (2026, 1, 1, 0, 0, 0)
 # The assignment's files that only the instructors' tools use: its case recipes (they need
 # the reference) and the kit's texts (they become the kit's own README and requirements).
-INSTRUCTOR_ONLY = ("assignment/cases.py", "assignment/kit/")
+INSTRUCTOR_ONLY = (f"{ASSIGNMENT_PACKAGE}/cases.py", f"{ASSIGNMENT_PACKAGE}/kit/")
 # Harness files a student does not need: solutions (correct callees), instructor tools
 # (fixtures, calibration, building, bulk regrades) and Gradescope's entry point. The
 # kit's cli.py offers only the commands whose modules are present: ``grade``.
@@ -34,7 +34,7 @@ NOT_IN_KIT = (
     "autograder/show.py",
     "autograder/triage.py",
     "autograder/gradescope.py",
-    "assignment/substitutes/",
+    f"{ASSIGNMENT_PACKAGE}/substitutes/",
     *INSTRUCTOR_ONLY,
 )
 
