@@ -95,9 +95,10 @@ class SubmissionRunner:
             if (key, module) in self._module_failures:
                 return self._module_failures[(key, module)]
         observation, fresh = self._attempt(payload, key, request.timeout)
-        if not fresh and observation.phase == "import" and observation.status in ("crashed", "protocol", "timeout"):
-            # A reused worker that died before this probe even started (something an
-            # earlier probe left behind): not this module's import, so try once afresh.
+        if not fresh and (observation.status in ("crashed", "protocol") or (observation.phase == "import" and observation.status == "timeout")):
+            # A reused worker that died (or answered out of step) may have been killed by
+            # something an earlier probe left behind, before or while this probe ran: try
+            # once on a fresh worker, so only a probe that fails there too is charged.
             observation, fresh = self._attempt(payload, key, request.timeout)
         if substituted and not observation.ok:
             observation = redact(observation)
@@ -115,10 +116,11 @@ class SubmissionRunner:
         if worker is None or not worker.alive():
             if worker is not None:
                 self.zygote.finish(worker)
-            if self.zygote.shared_host and any(other != key for other in self._workers):
-                # Without their own mount, IPC and network namespaces, workers of one user
-                # share /tmp, IPC and loopback: one of another kind (holding non-visible
-                # inputs or a correct callee) ends, with what it left, before this starts.
+            if self.zygote.exclusive_kinds and any(other != key for other in self._workers):
+                # Workers of one sandbox user can always reach each other (/proc/PID/cmdline,
+                # and /tmp, IPC and loopback where namespaces are refused): one of another
+                # kind (holding non-visible inputs or a correct callee) ends, with
+                # everything of the user, before this one starts.
                 self.close()
             worker = self.zygote.spawn(str(self.staged.submission), str(self.staged.scratch), self._prefixes)
             self._workers[key] = worker

@@ -236,15 +236,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     order = {k: i for i, k in enumerate(grading.submissions)}
     tests = {t.number: t for t in grading.config.tests()}
 
-    def hidden(item: pytest.Item) -> bool:
+    def kind(item: pytest.Item) -> int:
         number = _number(item)
-        return number is not None and tests[number].hidden
+        return 2 if number is None else int(tests[number].hidden)
 
-    # Per submission, its visible tests first: where the kernel refuses the workers their
-    # own namespaces, workers of different kinds must not live side by side (see
+    # Per submission, its visible graded tests first, then the non-visible ones, then any
+    # ungraded test: workers of different kinds never live side by side (see
     # client.SubmissionRunner), and this order needs one switch instead of one per part.
     # Results list the tests in the rubric's order whatever the order they ran in.
-    items.sort(key=lambda it: (order.get(_submission_key(it), 0), hidden(it)))
+    items.sort(key=lambda it: (order.get(_submission_key(it), 0), kind(it)))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -302,7 +302,7 @@ class PortablePool:
         self._workers: dict[int, PortableWorker] = {}
         self.not_after: float | None = None
         # A student grading their own code is not an attack: workers may live side by side.
-        self.shared_host = False
+        self.exclusive_kinds = False
 
     def set_deadline(self, not_after: float | None) -> None:
         """No probe of a worker spawned from now on runs past ``not_after`` (monotonic):

@@ -128,8 +128,26 @@ def _vm_size() -> int:
     return 0
 
 
+def _has_live_thread(pid: str) -> bool:
+    """A zombie leader may head threads that still run (its main thread exited alone):
+    such a process is alive, and SIGKILL to its pid ends them all."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii", errors="replace") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
 def _pids_of_uid(uid: int) -> list[int]:
-    """Live (non-zombie) processes whose real uid is ``uid``."""
+    """Live processes whose real uid is ``uid``: not zombies, unless a zombie leader still
+    has a running thread."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -141,7 +159,7 @@ def _pids_of_uid(uid: int) -> list[int]:
                     if line.startswith("State:"):
                         zombie = line.split()[1] in ("Z", "X")
                     elif line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid and not zombie:
+                        if int(line.split()[1]) == uid and (not zombie or _has_live_thread(entry)):
                             pids.append(int(entry))
                         break
         except OSError:
@@ -556,9 +574,9 @@ class Zygote:
         self.policy = policy
         self._logged: set[str] = set()
         self.not_after: float | None = None
-        # True once a worker reported a refused protection: its workers then share the
-        # host's /tmp, IPC or network, and must not run side by side across kinds.
-        self.shared_host = False
+        # Workers run as one sandbox user, which sees its own processes in /proc whatever
+        # the namespaces: workers of different kinds must never run side by side.
+        self.exclusive_kinds = True
 
     def set_deadline(self, not_after: float | None) -> None:
         """No probe of a worker spawned from now on runs past ``not_after`` (monotonic):
@@ -637,9 +655,7 @@ class Zygote:
         if reply.get("fatal"):
             self.finish(handle)
             raise SandboxError(f"the worker could not be confined: {reply['fatal']}")
-        refused = [str(r) for r in reply.get("refused", [])]
-        self.shared_host = self.shared_host or (bool(refused) and self.policy.uid is not None)
-        self._log_refusals(refused)
+        self._log_refusals([str(r) for r in reply.get("refused", [])])
         return handle
 
     def _log_refusals(self, refused: list[str]) -> None:
