@@ -10,7 +10,6 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -38,22 +37,17 @@ class Reference(SimpleNamespace):
 
 
 def load_reference(directory: Path, modules: tuple[str, ...] | list[str]) -> Reference:
-    """Import the reference's modules under private names, each able to import its siblings
-    as students' files do."""
+    """The reference's modules (grading.yaml's list), imported under private names."""
     loaded: dict[str, ModuleType] = {}
-    sys.path.insert(0, str(directory))
-    try:
-        for name in modules:
-            path = directory / f"{name}.py"
-            if not path.exists():
-                raise FileNotFoundError(f"{path}: reference solution not found (fixtures are generated from reference/)")
-            spec = importlib.util.spec_from_file_location(f"_reference_{name}", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            loaded[name] = module
-    finally:
-        sys.path.remove(str(directory))
+    for name in modules:
+        path = directory / f"{name}.py"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: reference solution not found (fixtures are generated from reference/)")
+        spec = importlib.util.spec_from_file_location(f"_reference_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        loaded[name] = module
     return Reference(**loaded)
 
 

@@ -221,20 +221,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     grading = config.stash[SESSION_KEY]
-    known = {t.number for t in grading.config.tests()}
+    tests = {t.number: t for t in grading.config.tests()}
     seen: dict[tuple[str, str], str] = {}
     for item in items:
         number = _number(item)
         if number is None:
             continue
-        if number not in known:
+        if number not in tests:
             raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) has no entry in {grading.config.source}")
         key = (_submission_key(item), number)
         if key in seen:
             raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) is also used by {seen[key]}")
         seen[key] = item.nodeid
     order = {k: i for i, k in enumerate(grading.submissions)}
-    tests = {t.number: t for t in grading.config.tests()}
 
     def kind(item: pytest.Item) -> int:
         number = _number(item)

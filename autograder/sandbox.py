@@ -188,12 +188,11 @@ IPC_RMID = 0
 SHARED_TEMP_FOLDERS = ("/dev/shm", "/tmp", "/var/tmp")  # world-writable: what a worker may leave
 
 
-def remove_user_ipc(uid: int) -> None:
+def remove_user_leftovers(uid: int) -> None:
     """Remove the SysV IPC objects (of this IPC namespace) and the files in the shared
     temporary folders that ``uid`` owns or created: where the kernel refused workers
     their own IPC namespace or mount namespace, what a worker left there must reach
     neither a worker of another kind nor the next submission."""
-    libc = LIBC
     for kind, id_column in SYSV_IPC:
         try:
             with open(f"/proc/sysvipc/{kind}", encoding="ascii") as table:
@@ -206,11 +205,11 @@ def remove_user_ipc(uid: int) -> None:
                 continue
             ident = int(row[id_column])
             if kind == "shm":
-                libc.shmctl(ident, IPC_RMID, None)
+                LIBC.shmctl(ident, IPC_RMID, None)
             elif kind == "sem":
-                libc.semctl(ident, 0, IPC_RMID)
+                LIBC.semctl(ident, 0, IPC_RMID)
             else:
-                libc.msgctl(ident, IPC_RMID, None)
+                LIBC.msgctl(ident, IPC_RMID, None)
     for folder in SHARED_TEMP_FOLDERS:
         try:
             entries = list(os.scandir(folder))
@@ -457,7 +456,7 @@ def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
         elif op == "finish_all":
             state.end(sorted(state.children))
             if policy.uid is not None:
-                remove_user_ipc(policy.uid)
+                remove_user_leftovers(policy.uid)
             control.send(b"{}")
 
 
@@ -686,6 +685,6 @@ class Zygote:
             reap(self.pid, time.monotonic() + ZYGOTE_EXIT_SECONDS)
         if not swept and self.policy.uid is not None:
             kill_user_processes(self.policy.uid)
-            remove_user_ipc(self.policy.uid)
+            remove_user_leftovers(self.policy.uid)
         if self.policy.lease is not None:
             os.close(self.policy.lease)  # the user is free for another grading
