@@ -39,6 +39,7 @@ from autograder.worker_pool import CallResult, SandboxError  # shared with the p
 
 MAX_CONTROL_MESSAGE = 1 << 16
 REAP_SECONDS = 5.0  # how long the zygote waits for killed workers before moving on
+FIRST_REAP_SECONDS = 0.5  # a killed worker that is not reaped by then is traced: sweep, then wait again
 SETUP_SECONDS = 30.0  # a worker's confinement normally takes milliseconds
 REPLY_SECONDS = 120.0  # the zygote's answer to one command (a spawn waits for SETUP_SECONDS)
 ZYGOTE_EXIT_SECONDS = 15.0
@@ -128,6 +129,29 @@ def _vm_size() -> int:
     return 0
 
 
+def _read_small(path: str) -> bytes | None:
+    """A /proc file's first page, or None if the process is gone (binary: scans are hot)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 8192)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _status_field(status: bytes, name: bytes) -> bytes:
+    """The first word of ``name:`` in a /proc status text (b"" if absent)."""
+    start = status.find(b"\n" + name + b":")
+    if start < 0:
+        return b""
+    words = status[start + len(name) + 2 : status.find(b"\n", start + 1)].split()
+    return words[0] if words else b""
+
+
 def _has_live_thread(pid: str) -> bool:
     """A zombie leader may head threads that still run (its main thread exited alone):
     such a process is alive, and SIGKILL to its pid ends them all."""
@@ -136,12 +160,9 @@ def _has_live_thread(pid: str) -> bool:
     except OSError:
         return False
     for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii", errors="replace") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                    return True
-        except (OSError, IndexError):
-            continue
+        stat = _read_small(f"/proc/{pid}/task/{task}/stat")
+        if stat is not None and stat.rpartition(b")")[2].split()[:1] not in ([b"Z"], [b"X"]):
+            return True
     return False
 
 
@@ -149,21 +170,15 @@ def _pids_of_uid(uid: int) -> list[int]:
     """Live processes whose real uid is ``uid``: not zombies, unless a zombie leader still
     has a running thread."""
     pids = []
+    wanted = str(uid).encode()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as status:
-                zombie = False
-                for line in status:
-                    if line.startswith("State:"):
-                        zombie = line.split()[1] in ("Z", "X")
-                    elif line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid and (not zombie or _has_live_thread(entry)):
-                            pids.append(int(entry))
-                        break
-        except OSError:
+        status = _read_small(f"/proc/{entry}/status")
+        if status is None or _status_field(status, b"Uid") != wanted:
             continue
+        if _status_field(status, b"State") not in (b"Z", b"X") or _has_live_thread(entry):
+            pids.append(int(entry))
     return pids
 
 
@@ -369,18 +384,26 @@ class _ZygoteState:
         """Kill ``pids`` with their sessions and everything of the sandbox user (tracers
         included), then reap them within REAP_SECONDS; their scratch folders go too."""
         _kill_sessions(pids)
-        if self.policy.uid is not None:
-            kill_user_processes(self.policy.uid)
-        deadline = time.monotonic() + REAP_SECONDS
-        statuses: dict[int, int | None] = {}
+        statuses: dict[int, int | None] = {pid: None for pid in pids}
+        # Reaped first (a killed worker is gone within milliseconds), so the sweep of the
+        # user's processes below usually takes one scan of /proc instead of one every few
+        # milliseconds while the worker exits. A traced worker cannot be reaped before its
+        # tracer dies: the sweep kills the tracer, and the second wait reaps it.
+        waiting = [pid for pid in pids if pid in self.children]
+        for deadline in (time.monotonic() + FIRST_REAP_SECONDS, None):
+            if deadline is None:
+                if self.policy.uid is not None:
+                    kill_user_processes(self.policy.uid)
+                deadline = time.monotonic() + REAP_SECONDS
+            for pid in list(waiting):
+                reaped, statuses[pid] = reap(pid, deadline)
+                if reaped:
+                    waiting.remove(pid)
         for pid in pids:
-            if pid not in self.children:
-                statuses[pid] = None
-                continue
-            reaped, statuses[pid] = reap(pid, deadline)
-            if not reaped:
+            if pid in waiting:
                 self.strays.add(pid)
-            shutil.rmtree(self.children.pop(pid), ignore_errors=True)
+            if pid in self.children:
+                shutil.rmtree(self.children.pop(pid), ignore_errors=True)
         return statuses
 
     def make_scratch(self, root: str) -> str:
