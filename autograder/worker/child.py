@@ -65,7 +65,9 @@ def run_job(payload: bytes, response_fd: int, submission_dir: str, sequence: int
         return
     _leave_unless(owner)
     os.write(response_fd, IMPORTED_MARK)
-    torch.manual_seed(seed)
+    # The CPU generator only: torch.manual_seed also queues a lazy CUDA seeding with a
+    # formatted stack on every call (about a millisecond, and a list that grows per probe).
+    torch.random.default_generator.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % (2**32))
     try:
