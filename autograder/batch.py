@@ -166,7 +166,7 @@ def _slot(layout: KitLayout, config: GradingConfig, jobs: list[GradeJob], slot: 
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
-        zygote = Zygote.start(SandboxPolicy.from_config(config.sandbox, slot_user(config, slot)))
+        zygote = Zygote.start(SandboxPolicy.from_config(config.sandbox, slot_user(config, slot)), huge_pages=True)
         try:
             _send(reports, f"uid {zygote.policy.uid if zygote.policy.uid is not None else -1}")
             run_pytest(layout, config, GradingHandle(zygote, on_done=done, next_submission=next_submission))

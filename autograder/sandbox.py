@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from autograder import wire
 from autograder.config import SandboxSpec
+from autograder.hugepages import collapse_resident_heap
 from autograder.libc import LIBC
 from autograder.worker.child import IMPORTED_MARK, serve
 from autograder.worker.confine import enter_namespaces, install_syscall_filter
@@ -606,8 +607,10 @@ class Zygote:
         self.not_after = not_after
 
     @classmethod
-    def start(cls, policy: SandboxPolicy) -> "Zygote":
-        """Fork now: call this before loading any expected value or hidden fixture."""
+    def start(cls, policy: SandboxPolicy, huge_pages: bool = False) -> "Zygote":
+        """Fork now: call this before loading any expected value or hidden fixture.
+        ``huge_pages``: make each worker's fork and exit cheaper, for a zygote that will
+        fork many (see hugepages.py)."""
         import torch
 
         from autograder.worker.warmup import warm_up
@@ -630,6 +633,8 @@ class Zygote:
                 # (and so copying) those pages in every forked worker.
                 gc.collect()
                 gc.freeze()
+                if huge_pages:
+                    collapse_resident_heap()
                 _serve_zygote(policy, child_end)
             except BaseException:  # the zygote must never fall back into the caller's code
                 code = 70
