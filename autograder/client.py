@@ -71,8 +71,10 @@ class SubmissionRunner:
         # substituted worker raised may hold what that worker was sent (hidden inputs, a
         # correct callee), so it is never replayed to a probe of another kind.
         self._module_failures: dict[tuple[tuple[str, ...], str], Observation] = {}
-        # Workers by kind: visible and non-visible probes never share one (nor its scratch),
-        # and one holding substituted (correct) callees serves only the probes that ask.
+        # Workers by kind: a worker that was sent a non-visible probe never serves a visible
+        # one again (a visible worker is promoted, since the tests of a submission run
+        # visible first: most submissions need one worker), and one holding substituted
+        # (correct) callees serves only the probes that ask.
         self._workers: dict[tuple[str, ...], WorkerHandle] = {}
         self._sequence = 0
         # Requests do not depend on the submission: a bulk regrade encodes each once.
@@ -112,6 +114,11 @@ class SubmissionRunner:
     def _attempt(self, payload: bytes, key: tuple[str, ...], timeout: float) -> tuple[Observation, bool]:
         """One probe on the worker for ``key`` (spawned if needed); says whether it was fresh."""
         worker = self._workers.get(key)
+        visible_kind = ("visible",) + key[1:]
+        if worker is None and key[0] == "private" and visible_kind in self._workers:
+            # Everything the visible probes of this worker will ever show is already out:
+            # it may now see non-visible inputs, and serves no visible probe again.
+            worker = self._workers[key] = self._workers.pop(visible_kind)
         fresh = False
         if worker is None or not worker.alive():
             if worker is not None:
@@ -142,7 +149,7 @@ class SubmissionRunner:
         digest = hashlib.sha256()
         for name, tensor in sorted(request.inputs.items()):
             digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
-            digest.update(tensor.detach().contiguous().numpy().tobytes())
+            digest.update(tensor.detach().contiguous().numpy().reshape(-1).view("u1"))  # no copy
         cache_key = (
             request.probe,
             request.modules,

@@ -143,3 +143,19 @@ def test_the_mode_is_chosen_and_explained(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delattr(os, "fork")
     mode = choose_mode(SANDBOX)
     assert not mode.sandboxed and "os.fork" in mode.reason
+
+
+def test_one_worker_until_a_visible_probe_follows_a_non_visible_one(pool: PortablePool, tmp_path: Path) -> None:
+    """The visible worker is promoted to non-visible (all it will show is out), so a
+    submission whose tests run visible first needs one; a visible probe after a
+    non-visible one never reaches that worker again."""
+    staged = _staged(tmp_path, "import os\nimport torch\ndef f(x):\n    return torch.tensor(float(os.getpid()))\n")
+    runner = SubmissionRunner(pool, staged)  # type: ignore[arg-type]
+    request = ProbeRequest("call", ("q1_solution",), {"module": "q1_solution", "function": "f", "args": ["x"]}, {"x": torch.arange(4.0)}, 7, 20.0)
+    try:
+        pids = [runner.run(dataclasses.replace(request, visible=visible)).tensors["out"].item() for visible in (True, True, False, False, True)]
+    finally:
+        runner.close()
+        staged.cleanup()
+    assert pids[0] == pids[1] == pids[2] == pids[3]
+    assert pids[4] != pids[3]
