@@ -88,6 +88,10 @@ class GradingSession:
     skipped: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
     queued: str | None = None  # queue mode: the submission being graded
+    # In a harness session (this plugin runs the loop), fallback runs wait for the end of
+    # their group: these tests run again then.
+    defer_fallbacks: bool = False
+    deferred: list[pytest.Item] = field(default_factory=list)
 
     def resolve(self, key: str) -> str:
         """A test's submission key: in queue mode, whichever submission is current."""
@@ -180,6 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
             if plugin.submissions:
                 session.submissions = dict(plugin.submissions)
     config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(DeferredFallbacks(), "autograder-deferred-fallbacks")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -234,30 +239,63 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(f"{item.nodeid}: graded({number!r}) is also used by {seen[key]}")
         seen[key] = item.nodeid
     order = {k: i for i, k in enumerate(grading.submissions)}
-
-    def kind(item: pytest.Item) -> int:
-        number = _number(item)
-        return 2 if number is None else int(tests[number].hidden)
-
     # Per submission, its visible graded tests first, then the non-visible ones, then any
     # ungraded test: workers of different kinds never live side by side (see
     # client.SubmissionRunner), and this order needs one switch instead of one per part.
     # Results list the tests in the rubric's order whatever the order they ran in.
-    items.sort(key=lambda it: (order.get(_submission_key(it), 0), kind(it)))
+    items.sort(key=lambda it: (order.get(_submission_key(it), 0), _kind(it, grading.config)))
+
+
+def _kind(item: pytest.Item, config: GradingConfig) -> int:
+    """0 visible, 1 not visible (hidden or after the due date), 2 ungraded."""
+    number = _number(item)
+    return 2 if number is None else int(config.test(number).hidden)
+
+
+def _run_groups(session: pytest.Session, items: list[pytest.Item]) -> None:
+    """Run ``items`` group by group (one submission, one kind); at the end of each group,
+    the fallback runs its tests deferred. Fixtures are torn down between groups (no test
+    is told a next item it may not be followed by)."""
+    grading: GradingSession = session.config.stash[SESSION_KEY]
+    grading.defer_fallbacks = True
+
+    def group(item: pytest.Item) -> tuple[str, int]:
+        return (_submission_key(item), _kind(item, grading.config))
+
+    start = 0
+    while start < len(items):
+        end = start
+        while end < len(items) and group(items[end]) == group(items[start]):
+            end += 1
+        for runs in (items[start:end], "deferred"):
+            batch = list(grading.deferred) if runs == "deferred" else runs
+            grading.deferred.clear()
+            for index, item in enumerate(batch):
+                nextitem = batch[index + 1] if index + 1 < len(batch) else None
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                if session.shouldstop:
+                    raise session.Interrupted(session.shouldstop)
+        start = end
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """Queue mode: run the collected tests once per submission handed out, finishing
-    each submission (everything it started killed, ``on_done`` called) before asking
-    for the next, so a free slot takes new work instead of a share fixed up front."""
+    """A harness session runs its own loop (see ``_run_groups``). Queue mode: the
+    collected tests once per submission handed out, finishing each submission
+    (everything it started killed, ``on_done`` called) before asking for the next, so a
+    free slot takes new work instead of a share fixed up front."""
     grading: GradingSession = session.config.stash[SESSION_KEY]
-    feed = grading.handle.next_submission if grading.handle is not None else None
-    if feed is None:
-        return None
+    if grading.handle is None:
+        return None  # plain pytest (the student kit): pytest's own loop; no correct callees there
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
     if session.config.option.collectonly:
+        return True
+    feed = grading.handle.next_submission
+    if feed is None:
+        _run_groups(session, session.items)
         return True
     while True:
         work = feed()
@@ -267,10 +305,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         grading.submissions[key] = folder
         grading.queued = key
         grading.runner_for(key)  # staged now, so on_done comes even if no test reached it
-        items = session.items
-        for index, item in enumerate(items):
-            nextitem = items[index + 1] if index + 1 < len(items) else None
-            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        _run_groups(session, session.items)
         grading.finish_active()
         grading.queued = None
 
@@ -300,7 +335,43 @@ def grader(request: pytest.FixtureRequest, submission_key: str) -> Iterator[Grad
     yield Grader(spec, session.config.part(spec.part), session.store, runner, bound, budget=session.budget_for(key), secret=secret)
 
 
-FALLBACK_KEY = pytest.StashKey[str]()
+FALLBACK_KEY = pytest.StashKey[str]()  # this run passed with these correct callees
+FIRST_FAILURE_KEY = pytest.StashKey[GradingFailure]()  # its own callee failed; the fallback runs later
+
+
+class FallbackDeferred(Exception):
+    """Not an outcome: the test runs again, with correct callees, once the other tests of
+    its group (submission and visibility) have run with the student's own."""
+
+
+def _substitutes(item: pytest.Function) -> dict[str, str]:
+    marker = item.get_closest_marker("callee_fallback")
+    return {attr: name for attr, name in (marker.kwargs.items() if marker else ()) if substitute_source(name) is not None}
+
+
+def _run_fallback(item: pytest.Function, first: GradingFailure, substitutes: dict[str, str]) -> bool:
+    """The test body again with correct callees; it fails with the first failure."""
+    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    arguments["grader"] = item.funcargs["grader"].with_fallback(substitutes)
+    try:
+        item.obj(**arguments)
+    except GradingFailure:
+        raise first from None
+    item.stash[FALLBACK_KEY] = ", ".join(sorted(substitutes))
+    return True
+
+
+class DeferredFallbacks:
+    """Registered beside this module (one module cannot hold two ``pytest_pyfunc_call``):
+    the deferred second run of a test calls it with correct callees only."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        first = pyfuncitem.stash.get(FIRST_FAILURE_KEY, None)
+        if first is None or not isinstance(pyfuncitem.funcargs.get("grader"), Grader):
+            return None
+        del pyfuncitem.stash[FIRST_FAILURE_KEY]
+        return _run_fallback(pyfuncitem, first, _substitutes(pyfuncitem))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -308,23 +379,26 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[object]:
     """A caller graded with the student's own callee first; only if that fails, again
     with a correct callee (where the kit has one: on Gradescope, not in the student kit).
     It passes if either passes, so a substitute can only ever add points, and a failure
-    shown to the student always comes from the student's own code."""
+    shown to the student always comes from the student's own code.
+
+    In a harness session the second run waits until the group's other tests have run
+    (``FallbackDeferred``): a worker holding a correct callee never runs side by side
+    with one without, so running it at once would cost two fresh workers per such test."""
+    if FALLBACK_KEY in pyfuncitem.stash:  # left by the previous submission of a queue
+        del pyfuncitem.stash[FALLBACK_KEY]
+    retry = FIRST_FAILURE_KEY in pyfuncitem.stash
     try:
         return (yield)
     except GradingFailure as first:
-        marker = pyfuncitem.get_closest_marker("callee_fallback")
-        grader = pyfuncitem.funcargs.get("grader")
-        substitutes = {attr: name for attr, name in (marker.kwargs.items() if marker else ()) if substitute_source(name) is not None}
-        if not substitutes or not isinstance(grader, Grader):
+        substitutes = _substitutes(pyfuncitem)
+        if retry or not substitutes or not isinstance(pyfuncitem.funcargs.get("grader"), Grader):
             raise
-        arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        arguments["grader"] = grader.with_fallback(substitutes)
-        try:
-            pyfuncitem.obj(**arguments)
-        except GradingFailure:
-            raise first from None
-        pyfuncitem.stash[FALLBACK_KEY] = ", ".join(sorted(substitutes))
-        return True
+        session: GradingSession = pyfuncitem.config.stash[SESSION_KEY]
+        if session.defer_fallbacks:
+            pyfuncitem.stash[FIRST_FAILURE_KEY] = first
+            session.deferred.append(pyfuncitem)
+            raise FallbackDeferred() from None
+        return _run_fallback(pyfuncitem, first, substitutes)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -334,6 +408,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     number = _number(item)
     if number is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
+    if call.excinfo is not None and call.excinfo.errisinstance(FallbackDeferred):
+        return  # recorded when it runs again
     session: GradingSession = item.config.stash[SESSION_KEY]
     key = _submission_key(item)
     spec = session.config.test(number)
