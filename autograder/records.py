@@ -17,8 +17,8 @@ class ProbeRequest:
     seed: int
     timeout: float
     substitutes: dict[str, str] = field(default_factory=dict)
-    # Probes of visible and non-visible tests never share a worker, so nothing of a
-    # non-visible test's inputs can reach a visible test's output.
+    # A worker that was sent a non-visible probe never serves a visible one, so nothing
+    # of a non-visible test's inputs can reach a visible test's output.
     visible: bool = True
 
 
