@@ -93,7 +93,6 @@ DENIED = tuple(name for name in SYSCALLS["x86_64"][1] if name not in ("clone", "
 NR_OFFSET, ARCH_OFFSET, ARG0_LOW_OFFSET = 0, 4, 16
 
 
-
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
@@ -144,21 +143,19 @@ def install_syscall_filter() -> str | None:
     program = syscall_filter(platform.machine())
     if program is None:
         return f"no system-call filter for the {platform.machine()} architecture"
-    libc = LIBC
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return f"no_new_privs refused ({os.strerror(ctypes.get_errno())})"
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+    if LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         return f"seccomp filter refused ({os.strerror(ctypes.get_errno())})"
     return None
 
 
 def enter_namespaces() -> list[str]:
     """A new IPC and a new network namespace for this process; what was refused."""
-    libc = LIBC
     refused = []
     for flag, name in ((CLONE_NEWIPC, "IPC namespace"), (CLONE_NEWNET, "network namespace")):
-        if libc.unshare(flag) != 0:
+        if LIBC.unshare(flag) != 0:
             refused.append(f"{name} refused ({os.strerror(ctypes.get_errno())})")
     return refused

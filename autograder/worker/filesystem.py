@@ -45,10 +45,9 @@ class ViewRequest:
     scratch_bytes: int
 
 
-
-def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
     enc = lambda v: None if v is None else v.encode()  # noqa: E731
-    if libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+    if LIBC.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"mount {target}: {os.strerror(errno)}")
 
@@ -97,30 +96,29 @@ def hidden_roots() -> tuple[list[str], list[str]]:
     return folders, files
 
 
-def _bind_read_only(libc: ctypes.CDLL, fd: int, target: str) -> None:
+def _bind_read_only(fd: int, target: str) -> None:
     os.makedirs(target, exist_ok=True)
-    _mount(libc, f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC, None)
-    _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC, None)
+    _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
 
 
 def enter_private_view(view: ViewRequest) -> str | None:
     """Hide what the worker must not see; None when the private view is in place, else why not."""
-    libc = LIBC
-    if libc.unshare(CLONE_NEWNS) != 0:
+    if LIBC.unshare(CLONE_NEWNS) != 0:
         return f"mount namespace refused ({os.strerror(ctypes.get_errno())}): the worker sees the whole filesystem"
     try:
-        _mount(libc, None, "/", None, MS_REC | MS_PRIVATE, None)
+        _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
         folders = needed_folders(view.keep_prefixes)
         links = links_on_the_way(view.keep_prefixes)
         # Hold every folder to bring back before covering the folders that contain them.
         held = [(os.open(path, os.O_RDONLY | os.O_DIRECTORY), path) for path in folders + [view.submission]]
         folders_to_cover, files_to_blank = hidden_roots()
         for root in folders_to_cover + ["/dev/shm"]:
-            _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=755")
+            _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=755")
         for path in files_to_blank:
-            _mount(libc, os.devnull, path, None, MS_BIND, None)
+            _mount(os.devnull, path, None, MS_BIND, None)
         for fd, path in held:
-            _bind_read_only(libc, fd, path)
+            _bind_read_only(fd, path)
             os.close(fd)
         for link, target in links:
             if not os.path.lexists(link):
@@ -128,7 +126,7 @@ def enter_private_view(view: ViewRequest) -> str | None:
                 os.symlink(target, link)
         os.makedirs(view.scratch, exist_ok=True)
         _mount(
-            libc, "tmpfs", view.scratch, "tmpfs", MS_NOSUID | MS_NODEV,
+            "tmpfs", view.scratch, "tmpfs", MS_NOSUID | MS_NODEV,
             f"size={view.scratch_bytes},nr_inodes=4096,mode=700,uid={view.uid},gid={view.gid}",
         )
         return None
