@@ -10,6 +10,7 @@ submission ``next_submission`` hands out, until it says there is no more work.""
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -259,25 +260,20 @@ def _run_groups(session: pytest.Session, items: list[pytest.Item]) -> None:
     grading: GradingSession = session.config.stash[SESSION_KEY]
     grading.defer_fallbacks = True
 
-    def group(item: pytest.Item) -> tuple[str, int]:
-        return (_submission_key(item), _kind(item, grading.config))
+    for _, group in itertools.groupby(items, key=lambda it: (_submission_key(it), _kind(it, grading.config))):
+        _run_in_order(session, list(group))
+        deferred, grading.deferred = grading.deferred, []  # a second run never defers again
+        _run_in_order(session, deferred)
 
-    start = 0
-    while start < len(items):
-        end = start
-        while end < len(items) and group(items[end]) == group(items[start]):
-            end += 1
-        for runs in (items[start:end], "deferred"):
-            batch = list(grading.deferred) if runs == "deferred" else runs
-            grading.deferred.clear()
-            for index, item in enumerate(batch):
-                nextitem = batch[index + 1] if index + 1 < len(batch) else None
-                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-                if session.shouldfail:
-                    raise session.Failed(session.shouldfail)
-                if session.shouldstop:
-                    raise session.Interrupted(session.shouldstop)
-        start = end
+
+def _run_in_order(session: pytest.Session, batch: list[pytest.Item]) -> None:
+    for index, item in enumerate(batch):
+        nextitem = batch[index + 1] if index + 1 < len(batch) else None
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -368,7 +364,7 @@ class DeferredFallbacks:
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         first = pyfuncitem.stash.get(FIRST_FAILURE_KEY, None)
-        if first is None or not isinstance(pyfuncitem.funcargs.get("grader"), Grader):
+        if first is None:
             return None
         del pyfuncitem.stash[FIRST_FAILURE_KEY]
         return _run_fallback(pyfuncitem, first, _substitutes(pyfuncitem))

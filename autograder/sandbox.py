@@ -161,8 +161,8 @@ def _has_live_thread(pid: str) -> bool:
     except OSError:
         return False
     for task in tasks:
-        stat = _read_small(f"/proc/{pid}/task/{task}/stat")
-        if stat is not None and stat.rpartition(b")")[2].split()[:1] not in ([b"Z"], [b"X"]):
+        status = _read_small(f"/proc/{pid}/task/{task}/status")
+        if status is not None and _status_field(status, b"State") not in (b"Z", b"X"):
             return True
     return False
 
@@ -391,15 +391,18 @@ class _ZygoteState:
         # milliseconds while the worker exits. A traced worker cannot be reaped before its
         # tracer dies: the sweep kills the tracer, and the second wait reaps it.
         waiting = [pid for pid in pids if pid in self.children]
-        for deadline in (time.monotonic() + FIRST_REAP_SECONDS, None):
-            if deadline is None:
-                if self.policy.uid is not None:
-                    kill_user_processes(self.policy.uid)
-                deadline = time.monotonic() + REAP_SECONDS
+
+        def reap_within(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
             for pid in list(waiting):
                 reaped, statuses[pid] = reap(pid, deadline)
                 if reaped:
                     waiting.remove(pid)
+
+        reap_within(FIRST_REAP_SECONDS)
+        if self.policy.uid is not None:
+            kill_user_processes(self.policy.uid)
+        reap_within(REAP_SECONDS)
         for pid in pids:
             if pid in waiting:
                 self.strays.add(pid)

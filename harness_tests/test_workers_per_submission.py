@@ -42,7 +42,10 @@ def _entry(key: str):
 @pytest.mark.parametrize(("key", "workers"), [("reference", 1), ("bugs/normal_var_for_std", 4)])
 def test_workers_per_submission(key: str, workers: int, tmp_path: Path) -> None:
     submission = tmp_path / "upload"
-    reference(submission) if key == "reference" else materialise(_entry(key), submission)
+    if key == "reference":
+        reference(submission)
+    else:
+        materialise(_entry(key), submission)
     config = load_config(LAYOUT.config_file)
     pool, _ = start_workers(config.sandbox)
     counting = CountingPool(pool)
