@@ -75,6 +75,13 @@ def plan(layout: KitLayout, config: GradingConfig, export: Export, results_dir: 
     return Plan(jobs, reused, fingerprints)
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _resume_command(export: Path, out: Path) -> str:
     return " ".join(shlex.quote(p) for p in ("python3", "-m", "autograder", "regrade", str(export), "--out", str(out)))
 
@@ -119,7 +126,7 @@ def regrade_export(
         from autograder.progress import Progress
 
         progress = Progress(total=len(opened.entries) if chosen is None else len(work.jobs), initial=work.reused)
-        slots = jobs or config.sandbox.slots_per_core * (os.cpu_count() or 1)
+        slots = jobs or config.sandbox.slots_per_core * _usable_cores()
 
         def done(result: JobResult) -> None:
             progress.finished(result.graded)
