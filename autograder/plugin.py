@@ -254,13 +254,15 @@ def _kind(item: pytest.Item, config: GradingConfig) -> int:
 
 
 def _run_groups(session: pytest.Session, items: list[pytest.Item]) -> None:
-    """Run ``items`` group by group (one submission, one kind); at the end of each group,
-    the fallback runs its tests deferred. Fixtures are torn down between groups (no test
-    is told a next item it may not be followed by)."""
+    """Run ``items`` submission by submission; after a submission's tests (visible, then
+    not visible), the fallback runs its tests deferred (in the order they failed, so the
+    visible ones first). Both halves then need one worker each, promoted from visible to
+    non-visible. Fixtures are torn down between the halves (no test is told a next item
+    it may not be followed by)."""
     grading: GradingSession = session.config.stash[SESSION_KEY]
     grading.defer_fallbacks = True
 
-    for _, group in itertools.groupby(items, key=lambda it: (_submission_key(it), _kind(it, grading.config))):
+    for _, group in itertools.groupby(items, key=_submission_key):
         _run_in_order(session, list(group))
         deferred, grading.deferred = grading.deferred, []  # a second run never defers again
         _run_in_order(session, deferred)
@@ -337,7 +339,7 @@ FIRST_FAILURE_KEY = pytest.StashKey[GradingFailure]()  # its own callee failed; 
 
 class FallbackDeferred(Exception):
     """Not an outcome: the test runs again, with correct callees, once the other tests of
-    its group (submission and visibility) have run with the student's own."""
+    its submission have run with the student's own."""
 
 
 def _substitutes(item: pytest.Function) -> dict[str, str]:
@@ -377,8 +379,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[object]:
     It passes if either passes, so a substitute can only ever add points, and a failure
     shown to the student always comes from the student's own code.
 
-    In a harness session the second run waits until the group's other tests have run
-    (``FallbackDeferred``): a worker holding a correct callee never runs side by side
+    In a harness session the second run waits until the submission's other tests have
+    run (``FallbackDeferred``): a worker holding a correct callee never runs side by side
     with one without, so running it at once would cost two fresh workers per such test."""
     if FALLBACK_KEY in pyfuncitem.stash:  # left by the previous submission of a queue
         del pyfuncitem.stash[FALLBACK_KEY]
