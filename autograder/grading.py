@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.util
 import io
+import os
 import time
 from dataclasses import dataclass
+from unittest import mock
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,6 +59,8 @@ def _pytest_args(layout: KitLayout, config: GradingConfig) -> list[str]:
         "-p", "no:doctest",
         "--capture=no",
         "-q", "--tb=line", "-o", "console_output_style=classic",
+        # Third-party plugins are not auto-loaded (see run_pytest): only those named here.
+        *(["-p", "pytest_timeout"] if importlib.util.find_spec("pytest_timeout") is not None else []),
     ]
 
 
@@ -65,7 +70,10 @@ def run_pytest(layout: KitLayout, config: GradingConfig, handle: GradingHandle) 
     # torch, numpy and pytest are loaded for good: moved out of the collector's reach, the
     # full collections during the session no longer walk their ~10^6 objects (~1 s of CPU).
     gc.freeze()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+    # Whatever pytest plugins the machine has installed (a TA's pytest-randomly reorders
+    # and reseeds, pytest-xdist forks, a benchmark plugin shells out to git) stay out of
+    # a grading run.
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), mock.patch.dict(os.environ, {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}):
         code = pytest.main(_pytest_args(layout, config), plugins=[handle])
     return int(code), buffer.getvalue()
 
