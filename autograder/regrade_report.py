@@ -79,16 +79,14 @@ def write_histogram(path: Path, config: GradingConfig, rows: list[Row]) -> str:
     """A PNG of each part's score distribution; matplotlib is a development dependency
     (not installed on Gradescope), so without it this says so and writes nothing."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
     except ImportError:
         return "histogram skipped: matplotlib is not installed (pip install -r requirements-dev.txt)"
     graded = [r.results for r in rows if r.results is not None]
     columns = 3
     lines = (len(config.parts) + columns - 1) // columns
-    figure, axes = plt.subplots(lines, columns, figsize=(4 * columns, 2.6 * lines), squeeze=False)
+    figure = Figure(figsize=(4 * columns, 2.6 * lines))
+    axes = figure.subplots(lines, columns, squeeze=False)
     for ax, part in zip(axes.flat, config.parts):
         counts = collections.Counter(part_scores(config, r)[part.number] for r in graded)
         points = sorted(set(counts) | {0.0, part.points})
@@ -99,9 +97,9 @@ def write_histogram(path: Path, config: GradingConfig, rows: list[Row]) -> str:
     for ax in list(axes.flat)[len(config.parts):]:
         ax.set_visible(False)
     figure.suptitle(f"Per-part scores of {len(graded)} submission(s)")
-    figure.tight_layout()
+    # Fixed margins: a computed layout draws the whole figure once more (~0.3 s).
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.08, top=0.9, hspace=0.65, wspace=0.25)
     figure.savefig(path, dpi=80)
-    plt.close(figure)
     return f"wrote {path}"
 
 
