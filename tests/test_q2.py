@@ -139,17 +139,19 @@ def test_lp_reg_images_statistical(grader: Grader) -> None:
         critic.centre.copy_(torch.randn((features,), generator=g))
         critic.out.bias.fill_(float(torch.randn((), generator=g)))
     c = float(critic.curvature.detach())
-    a = (0.02 + 0.28 * torch.rand((batch,), generator=g)).double()
-    b = (1.6 + 0.8 * torch.rand((batch,), generator=g)).double()
-    direction = torch.randn((batch, features), generator=g).double()
+    a = 0.02 + 0.28 * torch.rand((batch,), generator=g)
+    b = 1.6 + 0.8 * torch.rand((batch,), generator=g)
+    direction = torch.randn((batch, features), generator=g)
     direction /= direction.norm(dim=1, keepdim=True)
-    centre = critic.centre.detach().double()
+    centre = critic.centre.detach()
     y = centre + direction * (a / c)[:, None]
     x = centre + direction * (b / c)[:, None]
-    inputs = {"x": x.float().reshape(batch, *shape), "y": y.float().reshape(batch, *shape), **_state(critic)}
-    # The gradient norms the float32 inputs really give (a and b rounded with them).
-    a = c * (y.float().double() - centre).norm(dim=1)
-    b = c * (x.float().double() - centre).norm(dim=1)
+    inputs = {"x": x.reshape(batch, *shape), "y": y.reshape(batch, *shape), **_state(critic)}
+    # The gradient norms these float32 inputs really give (a and b rounded with them); in
+    # float32, which is within 1e-6 of float64 here, far inside the statistical bound,
+    # and a fraction of the cost of 8192 x 48 doubles per submission.
+    a = c * (y - centre).norm(dim=1).double()
+    b = c * (x - centre).norm(dim=1).double()
     mean = float(_segment_moments(a, b, 1 + 1).mean())
     variance = float((_segment_moments(a, b, 4) - _segment_moments(a, b, 2) ** 2).sum()) / batch**2
     obs, what = _probe(grader, "lp_reg", inputs, ("x", "y"), "a quadratic bowl")
