@@ -467,16 +467,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         _record_outcome(item, "skipped", None)
         return
     error = call.excinfo.value if call.excinfo is not None else None
-    if report.failed and error is None:
-        error = RuntimeError(str(report.longrepr))
-    message = _record_outcome(item, "passed" if report.passed else "failed", error)
+    message = _record_outcome(item, "passed" if report.passed else "failed", error, str(report.longrepr))
     if isinstance(error, GradingFailure):
         report.longrepr = message  # what the student reads in plain pytest: no harness traceback
 
 
-def _record_outcome(item: pytest.Item, result: str, error: BaseException | None) -> str:
-    """File a graded test's outcome ("passed", "failed" with ``error``, or "skipped")
-    with its submission; the message it was given."""
+def _record_outcome(item: pytest.Item, result: str, error: BaseException | None, detail: str = "") -> str:
+    """File a graded test's outcome ("passed", "failed" with ``error``, or with only a
+    report's ``detail``, or "skipped") with its submission; the message it was given."""
     number = _number(item)
     assert number is not None
     session: GradingSession = item.config.stash[SESSION_KEY]
@@ -494,8 +492,8 @@ def _record_outcome(item: pytest.Item, result: str, error: BaseException | None)
     elif isinstance(error, GradingFailure):
         score, status, message = 0.0, "failed", str(error)
     else:
-        kind = type(error).__name__ if error is not None else "error"
-        score, status, message = 0.0, "failed", f"internal grader error ({kind}): {str(error)[:1000]}\nPlease tell the course staff."
+        kind, text = (type(error).__name__, str(error)) if error is not None else ("error", detail)
+        score, status, message = 0.0, "failed", f"internal grader error ({kind}): {text[:1000]}\nPlease tell the course staff."
     session.record(key, TestOutcome(number, spec.name, spec.part, score, spec.points, status, message, spec.visibility, (spec.part,)), number)
     return message
 
