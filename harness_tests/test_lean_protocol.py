@@ -4,7 +4,6 @@ protocol gives, in plain pytest, for the same tests."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -13,16 +12,13 @@ from autograder.config import load_config
 from autograder.plugin import GradingHandle
 from autograder.records import TestOutcome as Outcome  # renamed: not collected as a test class
 from autograder.worker_pool import WorkerPool, start_workers
+from harness_tests.test_plugin import GRADED_FILE, GRADING_YAML, REPO
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parent.parent
-GRADING_YAML = REPO / "grading.yaml"
-
-GRADED = '''
-import pytest
-from autograder.judge import GradingFailure
-
+# test_plugin's graded file (pass, GradingFailure, crash, plain assert, skip mark), and
+# what only fixtures and pytest's own outcomes can do.
+GRADED = GRADED_FILE + '''
 @pytest.fixture
 def broken():
     raise RuntimeError("fixture set-up broke")
@@ -32,33 +28,16 @@ def breaks_on_teardown():
     yield 1
     raise RuntimeError("fixture teardown broke")
 
-@pytest.mark.graded("1.1.1")
-def test_passes():
-    assert 1 + 1 == 2
-
-@pytest.mark.graded("1.1.2")
-def test_fails_with_a_message():
-    raise GradingFailure("log_likelihood_bernoulli: shape: expected (6,), got (6, 1).")
-
-@pytest.mark.graded("1.1.3")
-def test_crashes():
-    raise KeyError("surprise")
-
-@pytest.mark.graded("1.2.1")
+@pytest.mark.graded("1.3.1")
 def test_uses_broken(broken):
     pass
 
-@pytest.mark.graded("1.2.2")
+@pytest.mark.graded("1.3.2")
 def test_teardown_breaks(breaks_on_teardown):
     pass
 
-@pytest.mark.graded("1.2.3")
-def test_after_the_broken_teardown():
-    pass
-
 @pytest.mark.graded("1.3.3")
-@pytest.mark.skip(reason="marked skipped")
-def test_marked_skip():
+def test_after_the_broken_teardown():
     pass
 
 @pytest.mark.graded("1.4.1")
@@ -106,13 +85,14 @@ def test_outcomes_match_pytests_own_protocol(pytester: pytest.Pytester, pool: Wo
     assert view["1.1.1"][0] == "passed" and view["1.1.1"][2] == "Passed."
     assert view["1.1.2"] == ("failed", 0.0, "log_likelihood_bernoulli: shape: expected (6,), got (6, 1).")
     assert view["1.1.3"][2] == "internal grader error (KeyError): 'surprise'"
-    assert view["1.2.1"][2] == "internal grader error (RuntimeError): fixture set-up broke"
+    assert view["1.2.1"][2].startswith("internal grader error (AssertionError): a plain assertion")
+    assert view["1.3.1"][2] == "internal grader error (RuntimeError): fixture set-up broke"
     # A failed teardown keeps the test's outcome, and the next test still runs.
-    assert view["1.2.2"][0] == "passed" and view["1.2.3"][0] == "passed"
+    assert view["1.3.2"][0] == "passed" and view["1.3.3"][0] == "passed"
     assert view["1.4.2"][2] == "internal grader error (Failed): pytest.fail inside"
     # Skipped, by its mark (pytest's own protocol) or from inside: no outcome.
-    assert "1.3.3" not in lean and "1.4.1" not in lean
-    assert handle.skipped == {"1.3.3", "1.4.1"}
+    assert "1.2.2" not in lean and "1.4.1" not in lean
+    assert handle.skipped == {"1.2.2", "1.4.1"}
 
 
 def test_ctrl_c_in_a_graded_test_stops_the_session(pytester: pytest.Pytester, pool: WorkerPool) -> None:
