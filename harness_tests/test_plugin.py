@@ -6,10 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from autograder.config import load_config
 
 pytest_plugins = ["pytester"]
+
+# pytester's in-process runs drop the modules they imported when they end; the first
+# comparison imports torch.distributed's operator registrations, which cannot run twice in
+# one process, so a later test comparing tensors would fail. Imported once here, for good.
+torch.testing.assert_close(torch.zeros(1), torch.zeros(1))
 
 REPO = Path(__file__).resolve().parent.parent
 GRADING_YAML = REPO / "grading.yaml"
