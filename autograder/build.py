@@ -1,7 +1,11 @@
 """``python -m autograder build``: the Gradescope zip and the student kit zip.
 
 Both are built from an explicit list of what goes in, never from "everything but";
-the reference solutions and the hidden fixtures can only enter by being listed."""
+the reference solutions and the hidden fixtures can only enter by being listed. The
+autograder zip lists them: on Gradescope the trusted process draws each visible case
+afresh for the submission it grades and computes its expected values with the reference
+(fresh_cases.py), while the sandbox user can read none of ``/autograder/source``. The
+student kit lists neither."""
 from __future__ import annotations
 
 import os
@@ -14,9 +18,12 @@ from autograder.fixture_store import FILES, MANIFEST
 from autograder.paths import ASSIGNMENT_PACKAGE, KitLayout
 
 EPOCH = (2026, 1, 1, 0, 0, 0)
-# The assignment's files that only the instructors' tools use: its case recipes (they need
-# the reference) and the kit's texts (they become the kit's own README and requirements).
-INSTRUCTOR_ONLY = (f"{ASSIGNMENT_PACKAGE}/cases.py", f"{ASSIGNMENT_PACKAGE}/kit/")
+# The assignment's files that only the instructors' tools use: the kit's texts (they become
+# the kit's own README and requirements).
+INSTRUCTOR_ONLY = (f"{ASSIGNMENT_PACKAGE}/kit/",)
+# What the student kit must not hold beyond the instructor tools: the case recipes (with the
+# reference they would compute the expected values of every case).
+RECIPES = f"{ASSIGNMENT_PACKAGE}/cases.py"
 # Harness files a student does not need: solutions (correct callees), instructor tools
 # (fixtures, calibration, building, bulk regrades) and Gradescope's entry point. The
 # kit's cli.py offers only the commands whose modules are present: ``grade``.
@@ -35,6 +42,7 @@ NOT_IN_KIT = (
     "autograder/triage.py",
     "autograder/gradescope.py",
     f"{ASSIGNMENT_PACKAGE}/substitutes/",
+    RECIPES,
     *INSTRUCTOR_ONLY,
 )
 
@@ -99,6 +107,8 @@ def build_autograder_zip(layout: KitLayout, out: Path) -> Path:
         archive.add_file(f"fixtures/{name}", layout.fixtures_dir / name)
     for module in config.support_modules:
         archive.add_file(f"student_template/{module}.py", layout.template_dir / f"{module}.py")
+    for module in config.modules:  # the visible cases drawn per submission need it (trusted side only)
+        archive.add_file(f"reference/{module}.py", layout.reference_dir / f"{module}.py")
     return archive.write()
 
 
@@ -107,7 +117,7 @@ def _visible_manifest(layout: KitLayout) -> bytes:
     # Hidden cases keep only their name and visibility: their tests then skip in the kit
     # ("runs on Gradescope only") instead of failing.
     manifest["cases"] = {
-        k: ({f: x for f, x in v.items() if f != "private_seed"} if v["visibility"] == "visible" else {"test": v["test"], "visibility": "hidden"})
+        k: (v if v["visibility"] == "visible" else {"test": v["test"], "visibility": "hidden"})
         for k, v in manifest["cases"].items()
     }
     manifest["files"] = {k: v for k, v in manifest["files"].items() if k == FILES["visible"]}

@@ -28,6 +28,10 @@ class Tolerance:
     why: str
 
 
+# What a test without a ``tolerance`` in grading.yaml is judged with.
+DEFAULT_TOLERANCE = Tolerance(rtol=1e-5, atol=1e-6, why="default")
+
+
 @dataclass(frozen=True)
 class TestSpec:
     number: str
@@ -37,6 +41,11 @@ class TestSpec:
     visibility: str
     timeout: float
     tolerance: Tolerance | None
+
+    @property
+    def judged_tolerance(self) -> Tolerance:
+        """The tolerance comparisons use: grading.yaml's, or the default."""
+        return self.tolerance or DEFAULT_TOLERANCE
 
     @property
     def hidden(self) -> bool:

@@ -69,8 +69,15 @@ class FixtureStore:
             self._loaded[visibility] = load_file(str(path))
         return self._loaded[visibility]
 
+    def meta(self, name: str) -> dict[str, Any]:
+        """The manifest's record of one case (its test, visibility, seed, hints)."""
+        meta = self.manifest.get("cases", {}).get(name)
+        if not isinstance(meta, dict):
+            raise FixtureError(f"{self.directory / MANIFEST}: no case named {name!r}")
+        return meta
+
     def case(self, name: str) -> Case:
-        """One case's tensors, assembled once (a bulk regrade asks for each many times)."""
+        """One case's frozen tensors, assembled once (a bulk regrade asks for each many times)."""
         if name not in self._cases:
             self._cases[name] = self._assemble(name)
         return self._cases[name]
@@ -87,16 +94,14 @@ class FixtureStore:
 
     def secret(self) -> str:
         """Something a student cannot know: the hash of the non-visible fixtures (empty in
-        the kit). Seeds drawn from it cannot be predicted by a submission."""
+        the kit, whose manifest lists the visible file only). Seeds drawn from it (the
+        visible cases drawn per submission, the penalty critics) cannot be predicted by a
+        submission."""
         return str(self.manifest.get("files", {}).get(FILES["hidden"], "")) if self.private else ""
 
     def _assemble(self, name: str) -> Case:
-        meta = self.manifest.get("cases", {}).get(name)
-        if meta is None:
-            raise FixtureError(f"{self.directory / MANIFEST}: no case named {name!r}")
-        # A visible case has a private variant (other inputs, same recipe) for Gradescope.
-        source = "hidden" if meta["visibility"] == "hidden" or ("private_seed" in meta and self.private) else "visible"
-        tensors = self._file(source)
+        meta = self.meta(name)
+        tensors = self._file("hidden" if meta["visibility"] == "hidden" else "visible")
         prefix = f"{name}/"
         roles: dict[str, dict[str, torch.Tensor]] = {"in": {}, "exp": {}, "hint": {}}
         for key, value in tensors.items():

@@ -1,6 +1,8 @@
 """The two zips, opened and inspected: what each must hold, what neither may hold (the
-reference, or any file carrying its graded code; hidden fixtures in the student kit),
-executable entry points, and byte-identical rebuilds."""
+student kit: the reference, any file carrying its graded code, the case recipes, hidden
+fixtures; the autograder zip: reference code anywhere but in reference/, where the
+trusted side computes the visible cases it draws per submission), executable entry
+points, and byte-identical rebuilds."""
 from __future__ import annotations
 
 import ast
@@ -12,14 +14,13 @@ from pathlib import Path
 import pytest
 
 from autograder.build import write_zips
+from autograder.config import load_config
 from autograder.paths import KitLayout
 
 LAYOUT = KitLayout.here()
-GRADED = {
-    "q1_solution": ("log_likelihood_bernoulli", "log_likelihood_normal", "log_mean_exp", "kl_gaussian_gaussian_analytic", "kl_gaussian_gaussian_mc"),
-    "q2_solution": ("vf_wasserstein_distance", "lp_reg"),
-    "q3_solution": ("CosineSimilarity.forward", "SimSiam.forward", "SimSiam.loss"),
-}
+CONFIG = load_config(LAYOUT.config_file)
+# The graded functions of each solution module, as grading.yaml lists them.
+GRADED = {module: tuple(f for part in CONFIG.part_of_module(module) for f in part.functions) for module in CONFIG.modules}
 # Correct callees that the harness substitutes on purpose (GRADING.md, "one bug costs
 # one part"): these two files may share lines with the reference's version of that callee.
 SUBSTITUTES = {
@@ -83,7 +84,7 @@ def _assert_no_reference_code(path: Path, allowed: dict[str, str]) -> None:
     for name in _entries(path):
         text = _read(path, name).decode("utf-8", errors="replace")
         for qualname, candidates in lines.items():
-            if allowed.get(name) == qualname:
+            if allowed.get(name) in (qualname, "*"):
                 continue
             leaks += [f"{name}: {line}  (from {qualname})" for line in candidates if line in text]
     assert not leaks, "reference code in " + path.name + ":\n" + "\n".join(leaks)
@@ -105,7 +106,7 @@ def test_autograder_zip_has_harness_tests_config_and_fixtures(built: dict[str, P
     harness = {p.relative_to(LAYOUT.root).as_posix() for p in (LAYOUT.root / "autograder").rglob("*.py") if "__pycache__" not in p.parts}
     assert harness <= names, sorted(harness - names)
     assignment = {p.relative_to(LAYOUT.root).as_posix() for p in LAYOUT.assignment_dir.rglob("*.py") if "__pycache__" not in p.parts}
-    assert assignment - {"assignment/cases.py"} <= names, sorted(assignment - names)
+    assert assignment <= names, sorted(assignment - names)
     tests = {p.relative_to(LAYOUT.root).as_posix() for p in LAYOUT.tests_dir.glob("test_q*.py")}
     assert tests and tests <= names
     assert {"grading.yaml", "conftest.py", "requirements.txt", "pytest.ini"} <= names
@@ -114,12 +115,18 @@ def test_autograder_zip_has_harness_tests_config_and_fixtures(built: dict[str, P
         assert _read(built["autograder.zip"], name) == (LAYOUT.root / name).read_bytes(), name
 
 
-def test_autograder_zip_has_no_reference(built: dict[str, Path]) -> None:
+def test_autograder_zip_holds_the_reference_only_where_the_trusted_side_reads_it(built: dict[str, Path]) -> None:
+    """The visible cases are drawn per submission and computed with the reference on the
+    trusted side (the sandbox user can read nothing of the unzipped autograder): the zip
+    holds reference/ and the case recipes, and reference code nowhere else."""
     names = _entries(built["autograder.zip"])
-    assert not [n for n in names if n.startswith("reference/") or "/reference/" in n]
+    assert {n for n in names if n.startswith("reference/")} == {f"reference/{m}.py" for m in CONFIG.modules}
+    for module in CONFIG.modules:
+        assert _read(built["autograder.zip"], f"reference/{module}.py") == (LAYOUT.reference_dir / f"{module}.py").read_bytes()
+    assert "assignment/cases.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith(("harness_tests/", "student_template/q"))]
-    _assert_no_reference_code(built["autograder.zip"], SUBSTITUTES)
+    _assert_no_reference_code(built["autograder.zip"], {**SUBSTITUTES, **{f"reference/{m}.py": "*" for m in CONFIG.modules}})
 
 
 def test_substitutes_define_only_their_callee(built: dict[str, Path]) -> None:
@@ -157,16 +164,17 @@ def test_student_kit_has_template_tests_visible_fixtures_and_readme(built: dict[
     assert _read(kit, "requirements.txt") == (LAYOUT.kit_texts_dir / "requirements.txt").read_bytes()
 
 
-def test_case_recipes_and_kit_texts_are_in_neither_zip(built: dict[str, Path]) -> None:
+def test_kit_texts_are_in_neither_zip_and_recipes_only_in_the_autograder(built: dict[str, Path]) -> None:
     for archive in built.values():
         names = set(_entries(archive))
-        assert not [n for n in names if n == "assignment/cases.py" or n.startswith("assignment/kit/")], archive.name
+        assert not [n for n in names if n.startswith("assignment/kit/")], archive.name
+    assert "assignment/cases.py" not in _entries(built["student_kit.zip"])
 
 
 def test_student_kit_manifest_details_only_visible_cases(built: dict[str, Path]) -> None:
     """Hidden cases keep their name and visibility only (so their tests skip in the
-    kit); their hints, seeds and tolerances stay out, and so does the seed of each visible
-    case's private Gradescope variant."""
+    kit); their hints, seeds and tolerances stay out, and so does the hash of the hidden
+    file (the secret the per-submission draws start from)."""
     kit = built["student_kit.zip"]
     manifest = json.loads(_read(kit, "fixtures/manifest.json"))
     full = json.loads((LAYOUT.fixtures_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -174,8 +182,7 @@ def test_student_kit_manifest_details_only_visible_cases(built: dict[str, Path])
     assert visible and set(manifest["cases"]) == set(full["cases"])
     for name, meta in manifest["cases"].items():
         if name in visible:
-            assert "private_seed" in full["cases"][name]
-            assert meta == {k: v for k, v in full["cases"][name].items() if k != "private_seed"}
+            assert meta == full["cases"][name]
         else:
             assert meta == {"test": full["cases"][name]["test"], "visibility": "hidden"}
     assert manifest["files"] == {"visible.safetensors": full["files"]["visible.safetensors"]}
