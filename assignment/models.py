@@ -26,13 +26,9 @@ class TinyEncoder(nn.Module):
 
 
 class Critic(nn.Module):
-    """``f(x) = v . tanh(W x + b) + s + w . x + 0.5 c ||x - m||^2`` on flattened ``x``.
-
-    Every critic of the tests is this one class: its parameters make it a smooth random
-    network, a linear function (``W = 0, c = 0``: gradient ``w`` everywhere) or a
-    quadratic bowl (``W = 0, w = 0``: gradient ``c (x - m)``), drawn anew for every
-    submission, so a submission can recognise neither the kind nor the expected penalty
-    by type, name or constant."""
+    """The critic of every 2.1 test: a smooth scalar function of the flattened input, a
+    tanh layer plus linear and quadratic terms. Its parameters are drawn anew for every
+    submission, all of them nonzero, so its gradient changes from point to point."""
 
     def __init__(self, in_features: int, hidden: int = 16):
         super().__init__()

@@ -71,6 +71,28 @@ def check_expected_value(grader: Any, samples: torch.Tensor, mean: float, varian
         raise grader.fail(f"{what}: {detail}.{hint}")
 
 
+def check_expected_tensor(grader: Any, observed: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor, *, what: str, hint: str) -> None:
+    """One draw of a random tensor (e.g. a penalty's gradient over one batch) whose mean
+    and variance are known element by element: every element within the bound. A floor on
+    the standard error keeps elements that are exactly determined (variance 0) to float32
+    rounding instead of to nothing."""
+    observed, mean = observed.double().reshape(-1), mean.double().reshape(-1)
+    if observed.shape != mean.shape:
+        raise grader.fail(f"{what}: expected {mean.numel()} value(s), got {observed.numel()}. Hint: {hint}")
+    error = variance.double().reshape(-1).clamp_min(0.0).sqrt().clamp_min(SE_FLOOR_ABSOLUTE + SE_FLOOR_RELATIVE * mean.abs())
+    z = (observed - mean) / error
+    if not bool(torch.isfinite(z).all()) or float(z.abs().max()) > MEAN_BOUND:
+        worst = int(torch.nan_to_num(z.abs(), nan=math.inf).argmax())
+        detail = (f": element {worst} is {float(observed[worst]):.5g}, its expected value {float(mean[worst]):.5g} "
+                  f"({float(z[worst]):+.1f} standard errors)" if grader.reveal
+                  else f": more than {MEAN_BOUND:g} standard errors from its expected value (hidden test)")
+        raise grader.fail(f"{what}{detail}. Hint: {hint}")
+
+
+SE_FLOOR_ABSOLUTE = 1e-6
+SE_FLOOR_RELATIVE = 1e-4
+
+
 def check_mean_sampled(grader: Any, draws: torch.Tensor, truth: torch.Tensor, *, what: str, hint: str, label: str) -> None:
     """Like ``check_mean`` with the variance estimated from the draws themselves (for a
     gradient, whose spread depends on the style); a floor keeps a spread of zero finite."""
