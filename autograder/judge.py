@@ -12,14 +12,34 @@ import torch
 from autograder.budget import Budget
 from autograder.compare import Hint, check_tensor, describe_args, tolerance_ratio
 from autograder.config import PartSpec, TestSpec, Tolerance
-from autograder.fixture_store import Case, FixtureStore, HiddenFixturesUnavailable
+from autograder.fixture_store import Case, HiddenFixturesUnavailable
+from autograder.fresh_cases import CaseSource
 from autograder.records import Observation, ProbeRequest
 
-DEFAULT_TOLERANCE = Tolerance(rtol=1e-5, atol=1e-6, why="default")
-
-
 class GradingFailure(AssertionError):
-    """A test failed for a reason the message explains; reported without a traceback."""
+    """A test failed for a reason the message explains; reported without a traceback.
+
+    ``called``: which of the student's own graded callees (``watch``) the failing test's
+    probes reached, so that the message can send the student to the callee's part first."""
+
+    def __init__(self, message: str, called: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.called = called
+
+
+# Where a failure's message shows the student's own output (report.py cuts the table there).
+OUTPUT_MARK = "\nOutput of your code"
+OUTPUT_SHOWN = 1500  # characters of it, the last ones
+
+HINT_MARK = "Hint: "
+
+
+def without_hints(message: str) -> str:
+    """``message`` without its hints (each runs from "Hint: " to the end of its line), the
+    student's output kept: for a failure whose cause is elsewhere."""
+    body, mark, printed = message.partition(OUTPUT_MARK)
+    lines = [line.split(HINT_MARK, 1)[0].rstrip() for line in body.splitlines()]
+    return "\n".join(line for line in lines if line.strip()) + mark + printed
 
 
 STATUS_TEXT = {
@@ -38,7 +58,7 @@ class Grader:
 
     spec: TestSpec
     part: PartSpec
-    store: FixtureStore
+    cases: CaseSource  # frozen, or drawn for this submission
     runner: Any  # SubmissionRunner; typed loosely so tests can fake it
     # Calibration hook: (test number, what was compared, tolerance ratio) per comparison.
     recorder: Callable[[str, str, float], None] | None = None
@@ -48,10 +68,14 @@ class Grader:
     fallback: dict[str, str] = field(default_factory=dict)
     budget: Budget | None = None  # the submission's overall time budget
     _probes: int = 0
+    _outputs: list[str] = field(default_factory=list)  # what this test's probes printed
+    # The student's graded callees whose use is watched (a caller's ``callee_fallback``).
+    watch: tuple[str, ...] = ()
+    _called: set[str] = field(default_factory=set)
 
     def with_fallback(self, substitutes: dict[str, str]) -> "Grader":
         """The same test again, with correct callees, from the same probe seeds."""
-        return replace(self, fallback=dict(substitutes), _probes=0)
+        return replace(self, fallback=dict(substitutes), _probes=0, _outputs=[], _called=set())
 
     def rng(self, label: str) -> torch.Generator:
         """A generator for inputs drawn per submission: the same submission always gets the
@@ -65,16 +89,25 @@ class Grader:
 
     @property
     def tolerance(self) -> Tolerance:
-        return self.spec.tolerance or DEFAULT_TOLERANCE
+        return self.spec.judged_tolerance
 
     def case(self, name: str) -> Case:
+        """The case ``name``: on Gradescope a visible one is drawn for this submission."""
         try:
-            return self.store.case(name)
+            return self.cases.case(name, self.secret)
         except HiddenFixturesUnavailable:
             pytest.skip("hidden test: runs on Gradescope only")
 
     def fail(self, message: str) -> GradingFailure:
-        return GradingFailure(f"Part {self.part.number} ({', '.join(self.part.functions)}): {message}")
+        """The failure of this test. A visible test shows what the student's code printed
+        while it ran (print-debugging is feedback too); a non-visible one never does, since
+        a print of its inputs would show them."""
+        text = f"Part {self.part.number} ({', '.join(self.part.functions)}): {message}"
+        printed = "\n".join(o.strip() for o in self._outputs if o.strip())
+        if printed and self.reveal:
+            shown = printed if len(printed) <= OUTPUT_SHOWN else "[...]\n" + printed[-OUTPUT_SHOWN:]
+            text += f"{OUTPUT_MARK} (truncated):\n{shown}"
+        return GradingFailure(text, tuple(sorted(self._called)))
 
     def probe(
         self,
@@ -90,6 +123,8 @@ class Grader:
         seed = int.from_bytes(hashlib.sha256(f"{self.spec.number}/{self._probes}".encode()).digest()[:4], "big")
         self._probes += 1
         params = {"module": self.part.module, **params}
+        if self.watch and not self.fallback:
+            params["watch"] = list(self.watch)
         timeout = self.spec.timeout
         if self.budget is not None:
             if self.budget.exhausted:
@@ -97,6 +132,10 @@ class Grader:
             timeout = self.budget.clamp(timeout)
         request = ProbeRequest(probe, (self.part.module,), params, inputs, seed, timeout, dict(self.fallback), visible=not self.spec.hidden)
         observation = self.runner.run(request)
+        self._outputs.append(observation.output)
+        called = observation.values.get("called")
+        if isinstance(called, list):
+            self._called.update(str(name) for name in called if str(name) in self.watch)
         if observation.status == "timeout" and self.budget is not None and self.budget.exhausted:
             raise self.fail(self.budget.message())
         if not observation.ok:
@@ -109,8 +148,6 @@ class Grader:
                 text = f"{call} {verb}: {observation.message}"
             if "NotImplementedError" in observation.message:
                 text += "\n(not implemented yet)"
-            if observation.output.strip():
-                text += f"\nOutput of your code (truncated):\n{observation.output.strip()[-1500:]}"
             raise self.fail(text)
         return observation
 

@@ -22,9 +22,10 @@ import pytest
 
 from autograder.budget import Budget
 from autograder.client import PayloadCache, SubmissionRunner, substitute_source
-from autograder.config import GradingConfig, load_config
+from autograder.config import GradingConfig, PartSpec, load_config
 from autograder.fixture_store import FixtureStore
-from autograder.judge import Grader, GradingFailure
+from autograder.fresh_cases import CaseSource
+from autograder.judge import Grader, GradingFailure, without_hints
 from autograder.paths import KitLayout
 from autograder.records import TestOutcome
 from autograder.results import build_results, complete_outcomes, write_results
@@ -32,6 +33,10 @@ from autograder.submission import StagedSubmission, stage
 from autograder.worker_pool import WorkerPool, choose_mode, start_workers
 
 SESSION_KEY = pytest.StashKey["GradingSession"]()
+FALLBACK_KEY = pytest.StashKey[str]()  # this run passed with these correct callees
+FIRST_FAILURE_KEY = pytest.StashKey[GradingFailure]()  # its own callee failed; the fallback runs later
+# What one submission leaves on a pytest item; cleared before the item grades the next one.
+PER_SUBMISSION_KEYS = (FALLBACK_KEY, FIRST_FAILURE_KEY)
 SINGLE = ""
 QUEUE = "queue"  # the parameter of queue-fed sessions: whichever submission is current
 
@@ -85,6 +90,7 @@ class GradingSession:
     owns_zygote: bool = False
     active: _Active | None = None
     _store: FixtureStore | None = None
+    _cases: CaseSource | None = None
     payloads: PayloadCache = field(default_factory=PayloadCache)
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
@@ -136,6 +142,12 @@ class GradingSession:
         else:
             outcomes[number] = outcome
 
+    def outcomes_of(self, key: str) -> dict[str, TestOutcome]:
+        """What submission ``key`` has been graded so far."""
+        if key == SINGLE:
+            return self.outcomes
+        return self.active.outcomes if self.active is not None and self.active.key == key else {}
+
     def finish_active(self) -> None:
         """Kill everything the submission started, then report it as done."""
         active, self.active = self.active, None
@@ -153,6 +165,12 @@ class GradingSession:
         if self._store is None:
             self._store = FixtureStore(self.layout.fixtures_dir)
         return self._store
+
+    @property
+    def cases(self) -> CaseSource:
+        if self._cases is None:
+            self._cases = CaseSource(self.store, self.config, self.layout.reference_dir)
+        return self._cases
 
     def close(self) -> None:
         self.finish_active()
@@ -264,9 +282,24 @@ def _run_groups(session: pytest.Session, items: list[pytest.Item]) -> None:
     grading.defer_fallbacks = True
 
     for _, group in itertools.groupby(items, key=_submission_key):
-        _run_in_order(session, list(group))
-        deferred, grading.deferred = grading.deferred, []  # a second run never defers again
-        _run_in_order(session, deferred)
+        batch = list(group)
+        try:
+            _run_in_order(session, batch)
+            deferred, grading.deferred = grading.deferred, []  # a second run never defers again
+            _run_in_order(session, deferred)
+        finally:
+            grading.deferred = []
+            _forget_submission(batch)
+
+
+def _forget_submission(items: list[pytest.Item]) -> None:
+    """Clear what a submission left on the (reused) pytest items: in a queue-fed session
+    the same items grade the next submission, which must never meet this one's first
+    failure (a deferred run that broke before its body ran leaves it) or fallback mark."""
+    for item in items:
+        for key in PER_SUBMISSION_KEYS:
+            if key in item.stash:
+                del item.stash[key]
 
 
 def _run_in_order(session: pytest.Session, batch: list[pytest.Item]) -> None:
@@ -386,11 +419,11 @@ def grader(request: pytest.FixtureRequest, submission_key: str) -> Iterator[Grad
     recorder = session.handle.recorder if session.handle is not None else None
     bound = functools.partial(recorder, key) if recorder is not None else None
     secret = session.store.secret() + runner.staged.digest()
-    yield Grader(spec, session.config.part(spec.part), session.store, runner, bound, budget=session.budget_for(key), secret=secret)
+    marker = request.node.get_closest_marker("callee_fallback")
+    watch = tuple(sorted(marker.kwargs)) if marker is not None else ()
+    yield Grader(spec, session.config.part(spec.part), session.cases, runner, bound, budget=session.budget_for(key), secret=secret, watch=watch)
 
 
-FALLBACK_KEY = pytest.StashKey[str]()  # this run passed with these correct callees
-FIRST_FAILURE_KEY = pytest.StashKey[GradingFailure]()  # its own callee failed; the fallback runs later
 
 
 class FallbackDeferred(Exception):
@@ -490,12 +523,42 @@ def _record_outcome(item: pytest.Item, result: str, error: BaseException | None,
             message = (f"Passed with the course's correct {callee} in place of yours: your own {callee} makes this test fail, "
                        "so fix it in its own part; this part keeps its points.")
     elif isinstance(error, GradingFailure):
-        score, status, message = 0.0, "failed", str(error)
+        score, status, message = 0.0, "failed", _with_callee_note(session, key, spec.part, error)
     else:
         kind, text = (type(error).__name__, str(error)) if error is not None else ("error", detail)
         score, status, message = 0.0, "failed", f"internal grader error ({kind}): {text[:1000]}\nPlease tell the course staff."
     session.record(key, TestOutcome(number, spec.name, spec.part, score, spec.points, status, message, spec.visibility, (spec.part,)), number)
     return message
+
+
+def _callee_part(config: GradingConfig, callee: str) -> PartSpec | None:
+    """The part that grades ``callee`` (a function, or a class whose method it lists)."""
+    for part in config.parts:
+        if any(name == callee or name.startswith(callee + ".") for name in part.functions):
+            return part
+    return None
+
+
+def _with_callee_note(session: GradingSession, key: str, part: str, error: GradingFailure) -> str:
+    """A caller's failure, told first that it calls the student's own callee when that
+    callee fails its own part: the fix starts there, and a hint about the caller's own code
+    (sampling, pairing) would send the student to the wrong place, so it is left out."""
+    graded = session.outcomes_of(key)
+    failing = []
+    for callee in error.called:
+        callee_part = _callee_part(session.config, callee)
+        if callee_part is None or callee_part.number == part:
+            continue
+        if any(o.part == callee_part.number and o.status != "passed" for o in graded.values()):
+            failing.append((callee, callee_part.number))
+    if not failing:
+        return str(error)
+    caller = ", ".join(session.config.part(part).functions)
+    prefix = f"Part {part} ({caller}): "
+    text = without_hints(str(error))
+    text = text[len(prefix):] if text.startswith(prefix) else text
+    named = " and ".join(f"your {callee}, which fails part {number}" for callee, number in failing)
+    return f"{prefix}{caller} calls {named}: fix that first, since this test's result depends on it.\n{text}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

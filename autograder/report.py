@@ -6,12 +6,13 @@ from __future__ import annotations
 import textwrap
 
 from autograder.config import GradingConfig, PartSpec
+from autograder.judge import OUTPUT_MARK
 from autograder.records import TestOutcome
 from autograder.text import clean_text
 
 WIDTH = 100
 INDENT = "      "
-OUTPUT_MARK = "\nOutput of your code"
+PRINTED_LINES = 8  # of the student's own output, under a failing part's row
 
 
 def first_line(text: str) -> str:
@@ -42,6 +43,15 @@ def failure_summary(part: PartSpec, outcome: TestOutcome) -> str:
     return f"{outcome.number}: {message}"
 
 
+def printed_lines(outcome: TestOutcome) -> list[str]:
+    """The last lines the student's code printed in this test (when its message has them)."""
+    if OUTPUT_MARK not in outcome.output:
+        return []
+    lines = [line for line in outcome.output.split(OUTPUT_MARK, 1)[1].splitlines()[1:] if line.strip()]
+    shown = [line if len(line) <= WIDTH else line[: WIDTH - 3] + "..." for line in lines[-PRINTED_LINES:]]
+    return (["[...]"] if len(lines) > PRINTED_LINES else []) + shown
+
+
 def part_table(config: GradingConfig, outcomes: list[TestOutcome]) -> str:
     by_part: dict[str, list[TestOutcome]] = {}
     for outcome in outcomes:
@@ -60,6 +70,10 @@ def part_table(config: GradingConfig, outcomes: list[TestOutcome]) -> str:
         detail: list[str] = []
         if failures:
             detail = _wrapped(failure_summary(part, failures[0]), INDENT)
+            printed = printed_lines(failures[0])
+            if printed:
+                detail.append(f"{INDENT}your code printed:")
+                detail += [f"{INDENT}  | {line}" for line in printed]
             if len(failures) > 1:
                 detail.append(f"{INDENT}(and {len(failures) - 1} more failing test(s) in this part: see --explain)")
         notes.append(detail)

@@ -192,7 +192,7 @@ def grader(request):
     from autograder.config import load_config
     config = load_config(__import__("pathlib").Path(request.config.getoption("--grading-config")))
     spec = config.test(request.node.get_closest_marker("graded").args[0])
-    return Grader(spec, config.part(spec.part), store=None, runner=None)
+    return Grader(spec, config.part(spec.part), cases=None, runner=None)
 
 CALLS = []
 
@@ -232,3 +232,56 @@ def test_callee_fallback_only_adds_points_and_shows_the_students_own_failure(run
     assert tests["1.5.3"]["status"] == "passed" and tests["1.5.3"]["output"] == "Passed."
     # Where no correct callee ships (the student kit), the student's own verdict stands.
     assert tests["1.5.4"]["status"] == "failed" and tests["1.5.4"]["output"] == "own callee only"
+
+
+LEFTOVER_FILE = '''
+import pytest
+from autograder.judge import Grader, GradingFailure
+from autograder.plugin import SESSION_KEY
+
+RUNS = {}
+
+
+@pytest.fixture
+def grader(request, submission_key):
+    session = request.config.stash[SESSION_KEY]
+    key = session.resolve(submission_key)
+    RUNS[key] = RUNS.get(key, 0) + 1
+    if key == "a" and RUNS[key] == 2:
+        raise RuntimeError("the deferred run of submission a broke in its set-up")
+    spec = session.config.test("3.3.1")
+    return Grader(spec, session.config.part("3.3"), cases=None, runner=None)
+
+
+@pytest.mark.graded("3.3.1")
+@pytest.mark.callee_fallback(CosineSimilarity="CosineSimilarity")
+def test_caller(grader, request):
+    key = request.config.stash[SESSION_KEY].queued
+    if key == "a":
+        raise GradingFailure("the message of submission a")
+    if grader.fallback:
+        raise GradingFailure("submission b run with the correct callee")
+'''
+
+
+def test_a_deferred_run_that_breaks_leaves_nothing_for_the_next_submission(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Submission a's caller test fails and its deferred fallback run breaks in set-up, so
+    its first failure is never taken back by a fallback run; the same pytest item then
+    grades submission b, which passes on its own and must see nothing of a."""
+    from autograder.plugin import GradingHandle
+    from autograder.worker_pool import start_workers
+
+    pytester.syspathinsert(REPO)
+    pytester.makepyfile(test_leftover=LEFTOVER_FILE)
+    queue = [("a", tmp_path / "a"), ("b", tmp_path / "b")]
+    for _, folder in queue:
+        folder.mkdir()
+    done = {}
+    pool, _ = start_workers(load_config(GRADING_YAML).sandbox)
+    handle = GradingHandle(pool, next_submission=lambda: queue.pop(0) if queue else None, on_done=lambda d: done.update({d.key: d.outcomes}))
+    try:
+        pytester.runpytest("-p", "autograder.plugin", "-p", "no:cacheprovider", "--grading-config", str(GRADING_YAML), plugins=[handle])
+    finally:
+        pool.close()
+    assert done["a"]["3.3.1"].status == "failed"
+    assert done["b"]["3.3.1"].status == "passed", done["b"]["3.3.1"].output

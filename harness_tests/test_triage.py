@@ -26,7 +26,7 @@ class _Answers:
 
 def _failed_test(number: str, observation: Observation) -> dict:
     spec = CONFIG.test(number)
-    grader = Grader(spec, CONFIG.part(spec.part), store=None, runner=_Answers(observation))  # type: ignore[arg-type]
+    grader = Grader(spec, CONFIG.part(spec.part), cases=None, runner=_Answers(observation))  # type: ignore[arg-type]
     with pytest.raises(GradingFailure) as failure:
         grader.probe("call", {}, {}, call="f(x)")
     return {"number": number, "status": "failed", "score": 0.0, "output": str(failure.value)}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from autograder import wire
-from autograder.worker.probes import table
+from autograder.worker.probes import table, watch_calls
 
 IMPORTED_MARK = b"I"
 
@@ -70,11 +70,15 @@ def run_job(payload: bytes, response_fd: int, submission_dir: str, sequence: int
     torch.random.default_generator.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % (2**32))
+    params = request["params"]
+    called: set[str] = set()
     try:
-        tensors, values = table()[request["probe"]](modules, request["params"], inputs)
+        with watch_calls(modules.get(str(params.get("module", ""))), list(params.get("watch", [])), called):
+            tensors, values = table()[request["probe"]](modules, params, inputs)
+        values["called"] = sorted(called)
     except BaseException as exc:  # a probe fails with whatever the student's code raised
         _leave_unless(owner)
-        _answer(response_fd, {"status": "error", "message": _student_traceback(exc, submission_dir), "seq": sequence})
+        _answer(response_fd, {"status": "error", "message": _student_traceback(exc, submission_dir), "seq": sequence, "values": {"called": sorted(called)}})
         return
     _leave_unless(owner)
     _answer(response_fd, {"status": "ok", "values": values, "seq": sequence}, tensors)

@@ -6,10 +6,11 @@ that build its own objects (models, critics) in ``assignment/probes.py``, using 
 helpers here (``export``, ``gradients``, ``weighted_sum``, ``install_substitutes``)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
@@ -60,6 +61,44 @@ def install_substitutes(module: ModuleType, substitutes: Mapping[str, str]) -> N
         namespace: dict[str, Any] = {"__name__": f"_substitute_{attr}"}
         exec(compile(source, f"<substitute {attr}>", "exec"), namespace)
         setattr(module, attr, namespace[attr])
+
+
+@contextlib.contextmanager
+def watch_calls(module: ModuleType | None, names: list[str], called: set[str]) -> Iterator[None]:
+    """Note which of the module's graded callees (functions, or classes whose instances are
+    called) the probe reached, so that a caller's failure can say "your X, which fails
+    part P, is called here". Restored afterwards: later probes see the student's own
+    objects. The worker's word, like every value it reports: it only shapes a message."""
+    patched: list[tuple[Any, str, Any, bool]] = []
+    for name in names:
+        target = getattr(module, name, None) if module is not None else None
+        if isinstance(target, type):
+            original = target.__call__
+            had_own = "__call__" in target.__dict__
+
+            def counted_call(self: Any, *args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+                called.add(_name)
+                return _original(self, *args, **kwargs)
+
+            setattr(target, "__call__", counted_call)
+            patched.append((target, "__call__", original, had_own))
+        elif callable(target):
+
+            @functools.wraps(target)
+            def counted(*args: Any, _name: str = name, _original: Any = target, **kwargs: Any) -> Any:
+                called.add(_name)
+                return _original(*args, **kwargs)
+
+            setattr(module, name, counted)
+            patched.append((module, name, target, True))
+    try:
+        yield
+    finally:
+        for owner, attribute, original, had_own in reversed(patched):
+            if had_own:
+                setattr(owner, attribute, original)
+            else:
+                delattr(owner, attribute)
 
 
 def replicate_rows(inputs: Tensors, params: dict[str, Any]) -> Tensors:
