@@ -27,14 +27,15 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from autograder import wire
 from autograder.config import SandboxSpec
 from autograder.hugepages import collapse_resident_heap
 from autograder.libc import LIBC
 from autograder.worker.child import IMPORTED_MARK, serve
-from autograder.worker.confine import enter_namespaces, install_syscall_filter
-from autograder.worker.filesystem import PrivateViewError, ViewRequest, enter_private_view
+from autograder.worker.confine import enter_namespaces, install_syscall_filter, unshare_pid_namespace
+from autograder.worker.filesystem import PrivateViewError, ViewRequest, enter_private_view, mount_own_proc
 from autograder.gradelog import log
 from autograder.worker_pool import CallResult, SandboxError  # shared with the portable workers
 
@@ -320,8 +321,8 @@ def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: in
 
 
 def _confine(policy: SandboxPolicy, job: dict) -> list[str]:
-    """As root: private filesystem view, IPC and network namespaces; always: the system-call
-    filter; then drop to the sandbox user. Returns what the kernel refused."""
+    """As root: private filesystem view, IPC, network and PID namespaces; always: the
+    system-call filter; then drop to the sandbox user. Returns what the kernel refused."""
     refused: list[str] = []
     if policy.uid is not None and policy.gid is not None:
         view = ViewRequest(job["submission"], job["scratch"], tuple(job["keep_prefixes"]), policy.uid, policy.gid, policy.scratch_bytes)
@@ -329,6 +330,12 @@ def _confine(policy: SandboxPolicy, job: dict) -> list[str]:
         if problem is not None:
             refused.append(problem)
         refused += enter_namespaces()
+        if problem is None:
+            pid_problem = _enter_pid_namespace()
+        else:  # mounting a /proc of its own outside a mount namespace would replace the host's
+            pid_problem = "PID namespace not used: it needs the worker's own mount namespace for its /proc"
+        if pid_problem is not None:
+            refused.append(pid_problem)
     problem = install_syscall_filter()
     if problem is not None:
         refused.append(problem)
@@ -337,6 +344,44 @@ def _confine(policy: SandboxPolicy, job: dict) -> list[str]:
         os.setgid(policy.gid)
         os.setuid(policy.uid)
     return refused
+
+
+def _enter_pid_namespace() -> str | None:
+    """Fork into a new PID namespace: the child goes on as the worker (the namespace's
+    first process, with a /proc of its own); this process stays behind as its supervisor
+    and never returns. None when the worker is in its namespace, else why not."""
+    problem = unshare_pid_namespace()
+    if problem is not None:
+        return problem
+    child = os.fork()
+    if child != 0:
+        _supervise(child)
+    mount_own_proc()
+    return None
+
+
+def _supervise(child: int) -> NoReturn:
+    """Outside the worker's PID namespace, holding none of its pipes (so a dead worker still
+    shows EOF): wait for it and end the same way, so that the zygote reads the worker's own
+    exit (a signal, a status) from this process's."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    status = 0
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            break
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
 
 
 # ------------------------------------------------------------------ zygote side

@@ -199,7 +199,7 @@ def test_refused_namespaces_fall_back_are_logged_and_leave_no_ipc(tmp_path: Path
     shutil.copy(CORPUS / "attacks" / "leftovers_between_workers" / "q1_solution.py", submission / "q1_solution.py")
     results = tmp_path / "results.json"
     log = _grade_refused(submission, results).stderr
-    for refused in ("mount namespace refused", "IPC namespace refused", "network namespace refused"):
+    for refused in ("mount namespace refused", "IPC namespace refused", "network namespace refused", "PID namespace not used"):
         assert refused in log, log[-2000:]
     scores = part_scores(json.loads(results.read_text(encoding="utf-8")))
     assert all(scores[p] == 4 for p in PARTS if p != "1.1"), scores

@@ -20,9 +20,11 @@ Why these and not others:
   prevents), nor read another worker's memory, nor create user namespaces (which would
   give it capabilities to mount, unshare and reach kernel code that unprivileged users
   never reach). ``no_new_privs`` is set as well, so no set-uid program gains anything.
-  A PID namespace per worker was the alternative; it needs an extra init process per
-  worker that reaps orphans, while killing every process of the sandbox user (the
-  harness does so whenever a worker is finished) already ends all a worker started.
+- A new PID namespace, with its own /proc: the worker is its first process and sees
+  only what it started, not the grader's processes nor another worker's (whose command
+  lines would otherwise be a channel between two regrade slots). The process that
+  entered it stays outside as a tiny supervisor that only waits and passes the worker's
+  exit on (sandbox.py); when the worker ends, the kernel ends everything in its namespace.
 
 Each step can be refused (an unprivileged container, another architecture): the worker
 then keeps what did hold, and the harness logs what was refused."""
@@ -149,6 +151,14 @@ def install_syscall_filter() -> str | None:
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
     if LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         return f"seccomp filter refused ({os.strerror(ctypes.get_errno())})"
+    return None
+
+
+def unshare_pid_namespace() -> str | None:
+    """Make this process's next child the first process of a new PID namespace; None when
+    granted, else why not."""
+    if LIBC.unshare(CLONE_NEWPID) != 0:
+        return f"PID namespace refused ({os.strerror(ctypes.get_errno())}): the worker sees the host's processes"
     return None
 
 

@@ -135,5 +135,17 @@ def enter_private_view(view: ViewRequest) -> str | None:
         raise PrivateViewError(f"private filesystem view failed: {exc}") from None
 
 
+MS_NOEXEC = 0x8
+
+
+def mount_own_proc() -> None:
+    """A /proc of this process's own PID namespace over the host's, in the worker's own
+    mount namespace: the worker then sees its own processes only."""
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    except OSError as exc:
+        raise PrivateViewError(f"the worker's own /proc could not be mounted: {exc}") from None
+
+
 class PrivateViewError(OSError):
     """The mount namespace was granted but the view could not be built."""
