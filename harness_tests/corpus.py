@@ -2,6 +2,7 @@
 from the corpus and read per-part scores out of results.json."""
 from __future__ import annotations
 
+import ast
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ LAYOUT = KitLayout.here()
 CONFIG = load_config(LAYOUT.config_file)
 CORPUS = Path(__file__).resolve().parent / "submissions"
 SOLUTION_FILES = tuple(f"{module}.py" for module in CONFIG.modules)
-PARTS = ("1.1", "1.2", "1.3", "1.4", "1.5", "2.1", "3.1", "3.2", "3.3")
+PARTS = tuple(part.number for part in CONFIG.parts)
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,63 @@ def materialise_files(target: Path, files: dict[str, str]) -> Path:
 
 def part_scores(results: dict) -> dict[str, float]:
     return regrade.part_scores(CONFIG, results)
+
+
+# ---------------------------------------------------------------- what an attack's honest code deserves
+
+
+def _definitions(source: str) -> dict[str, ast.AST]:
+    """Top-level functions and classes' methods of a module, by qualified name."""
+    found: dict[str, ast.AST] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            found.update({f"{node.name}.{n.name}": n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))})
+    return found
+
+
+def with_stub(source: str, template: str, qualname: str) -> str:
+    """``source`` with ``qualname``'s definition replaced by the template's (whose graded
+    body raises NotImplementedError), lines kept as they are."""
+    ours, theirs = _definitions(source).get(qualname), _definitions(template).get(qualname)
+    if ours is None or theirs is None:
+        raise KeyError(f"{qualname} is not defined in both the module and its template")
+    lines, stub = source.splitlines(keepends=True), template.splitlines(keepends=True)
+    start = min([ours.lineno] + [d.lineno for d in ours.decorator_list]) - 1
+    stub_start = min([theirs.lineno] + [d.lineno for d in theirs.decorator_list]) - 1
+    return "".join(lines[:start] + stub[stub_start : theirs.end_lineno] + lines[ours.end_lineno :])
+
+
+def _module_of(qualname: str) -> str:
+    name = qualname.split(".")[0]
+    for part in CONFIG.parts:
+        if any(f == qualname or f.split(".")[0] == name for f in part.functions):
+            return part.module
+    raise KeyError(f"{qualname} is not a graded function of grading.yaml")
+
+
+def honest_submission(honest: dict, target: Path) -> Path:
+    """The submission an attack hides behind (its meta.yaml ``honest``), as a folder:
+    the reference, with ``template`` modules taken from the template, ``files`` from
+    corpus entries (``bugs/<name>``), and the ``stubs`` functions left unimplemented."""
+    unknown = set(honest) - {"template", "files", "stubs"}
+    if unknown:
+        raise ValueError(f"honest: unknown keys {sorted(unknown)}")
+    target.mkdir(parents=True)
+    texts = {name: (LAYOUT.reference_dir / name).read_text(encoding="utf-8") for name in SOLUTION_FILES}
+    for name in honest.get("template", []):
+        texts[name] = (LAYOUT.template_dir / name).read_text(encoding="utf-8")
+    for name, entry in (honest.get("files") or {}).items():
+        texts[name] = (CORPUS / entry / name).read_text(encoding="utf-8")
+    for qualname in honest.get("stubs", []):
+        name = f"{_module_of(qualname)}.py"
+        texts[name] = with_stub(texts[name], (LAYOUT.template_dir / name).read_text(encoding="utf-8"), qualname)
+    for name, text in texts.items():
+        (target / name).write_text(text, encoding="utf-8")
+    return target
+
+
+def honest_key(honest: dict) -> str:
+    """One name per distinct honest submission (attacks often share one)."""
+    return yaml.safe_dump({k: sorted(v) if isinstance(v, list) else v for k, v in sorted(honest.items())}, sort_keys=True)

@@ -2,7 +2,10 @@
 goes through the real run_autograder path, built from the autograder zip, and must
 
 - leave a valid results.json whose per-part scores are exactly what its honest code
-  deserves (meta.yaml ``expected``: the parts it lists, 4 points for every other part);
+  deserves: meta.yaml ``honest`` names the submission the attack hides behind (the
+  reference, with some functions left unimplemented, some modules from the template or a
+  corpus bug), which is graded beside it, and ``fails`` the tests it fails on purpose (or
+  ``all``); no score is written into the meta, so a change of the rubric moves both;
 - not change results.json after grading (it is re-read ~2 s after run_autograder returned);
 - leave no process of the sandbox user behind;
 - not get the harness's correct callees (assignment/substitutes/) shown back in results.json.
@@ -36,15 +39,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autograder.batch import GradeJob, grade_many
 from autograder.sandbox import kill_user_processes
 
-from harness_tests.corpus import LAYOUT, PARTS, Entry, entries, materialise, part_scores
+from harness_tests.corpus import CONFIG, LAYOUT, PARTS, Entry, entries, honest_key, honest_submission, materialise, part_scores
 from harness_tests.gradescope_sim import build_zip, install, run_autograder
 from harness_tests.test_gradescope_run import assert_valid_results
 
 ATTACKS = entries("attacks")
-SOLUTION_NAMES = ("q1_solution.py", "q2_solution.py", "q3_solution.py")
-POINTS_PER_PART = 4.0
+SOLUTION_NAMES = tuple(f"{module}.py" for module in CONFIG.modules)
 SETTLE_SECONDS = 2.0
 RUN_TIMEOUT = 300
 MAX_RESULTS_BYTES = 512 * 1024
@@ -281,17 +284,34 @@ def attack_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 # ---------------------------------------------------------------- checks
 
 
-def expected_scores(entry: Entry) -> dict[str, float]:
-    listed = {str(k): float(v) for k, v in (entry.meta.get("expected") or {}).items()}
-    unknown = set(listed) - set(PARTS) - {"total"}
-    assert not unknown, f"{entry.name}/meta.yaml: unknown parts {sorted(unknown)}"
-    if "total" in listed and len(listed) == 1:
-        assert listed["total"] in (0.0, POINTS_PER_PART * len(PARTS)), "total alone must be 0 or 36"
-        return {part: listed["total"] / len(PARTS) for part in PARTS}
-    scores = {part: listed.get(part, POINTS_PER_PART) for part in PARTS}
-    if "total" in listed:
-        assert sum(scores.values()) == listed["total"], f"{entry.name}/meta.yaml: total disagrees with the parts"
-    return scores
+@pytest.fixture(scope="module")
+def honest_grades(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, float]]:
+    """Per-test scores of every distinct honest submission the attacks hide behind,
+    graded through the batch path with the same tests and fixtures."""
+    root = tmp_path_factory.mktemp("honest")
+    specs = {honest_key(e.meta.get("honest") or {}): e.meta.get("honest") or {} for e in ATTACKS}
+    jobs = [GradeJob(str(i), honest_submission(spec, root / "subs" / str(i)), root / "results" / f"{i}.json") for i, spec in enumerate(specs.values())]
+    graded = {r.job.key: r.results for r in grade_many(LAYOUT, CONFIG, jobs, workers=2)}
+    return {key: {t["number"]: float(t["score"]) for t in graded[str(i)]["tests"]} for i, key in enumerate(specs)}
+
+
+def deserved_scores(entry: Entry, honest_grades: dict[str, dict[str, float]]) -> dict[str, float]:
+    """What the attack's honest code earns, per part: its ``honest`` submission's grade,
+    less the tests it fails on purpose (``fails``)."""
+    tests = dict(honest_grades[honest_key(entry.meta.get("honest") or {})])
+    fails = entry.meta.get("fails") or []
+    numbers = [t.number for t in CONFIG.tests()] if fails == "all" else [str(n) for n in fails]
+    unknown = sorted(set(numbers) - set(tests))
+    assert not unknown, f"{entry.name}/meta.yaml: fails names tests grading.yaml does not have: {unknown}"
+    for number in numbers:
+        tests[number] = 0.0
+    return part_scores({"tests": [{"number": n, "score": s} for n, s in tests.items()]})
+
+
+def _honest_words(entry: Entry) -> str:
+    honest, fails = entry.meta.get("honest") or {}, entry.meta.get("fails")
+    words = [f"{k}: {v}" for k, v in sorted(honest.items())] or ["the reference"]
+    return "; ".join(words + ([f"fails on purpose: {fails}"] if fails else []))
 
 
 def _own_lines(upload: Path) -> set[str]:
@@ -324,14 +344,15 @@ def test_attack_corpus_is_well_formed() -> None:
         live = [p.relative_to(entry.path).as_posix() for p in entry.path.rglob("*")
                 if p.is_file() and p.name != "meta.yaml" and not p.name.endswith(INERT_SUFFIX) and p.name not in SOLUTION_NAMES]
         assert not live, f"{entry.name}: store {live} as NAME{INERT_SUFFIX}"
-        expected_scores(entry)
+        assert "expected" not in entry.meta, f"{entry.name}: say what the code honestly is (honest, fails), not what it scores"
+        honest_key(entry.meta.get("honest") or {})
         if entry.meta.get("replace_all"):
             names = {p.name for p in entry.path.iterdir()} | set(entry.meta.get("symlinks") or {})
             assert set(SOLUTION_NAMES) <= names, entry.name
 
 
 @pytest.mark.parametrize("entry", ATTACKS, ids=lambda e: e.name)
-def test_attack_is_contained(entry: Entry, attack_runs: dict[str, AttackRun]) -> None:
+def test_attack_is_contained(entry: Entry, attack_runs: dict[str, AttackRun], honest_grades: dict[str, dict[str, float]]) -> None:
     run = attack_runs[entry.key]
     what = f"{entry.name} ({entry.meta['attack'].strip()}) [lane {run.lane_user}, {run.seconds:.0f} s]"
     assert not run.error, f"{what}: {run.error}"
@@ -356,8 +377,9 @@ def test_attack_is_contained(entry: Entry, attack_runs: dict[str, AttackRun]) ->
     leaked = leaked_substitute_lines(run.upload, text)
     assert not leaked, f"{what}: results.json shows the harness's correct callee code: {leaked}"
     scores = part_scores(run.results)
-    expected = expected_scores(entry)
+    expected = deserved_scores(entry, honest_grades)
     if scores != expected:
         wrong = {p: f"got {scores[p]:g}, deserves {expected[p]:g}" for p in PARTS if scores[p] != expected[p]}
         details = {t["number"]: (t["score"], t["output"][:300]) for t in run.results["tests"] if ".".join(t["number"].split(".")[:2]) in wrong}
-        pytest.fail(f"{what}: per-part scores differ from what the honest code deserves: {wrong}\n{json.dumps(details, indent=1)}")
+        pytest.fail(f"{what}: per-part scores differ from what its honest code ({_honest_words(entry)}) earns when graded "
+                    f"beside it: {wrong}\n{json.dumps(details, indent=1)}")
