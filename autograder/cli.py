@@ -14,6 +14,7 @@ from pathlib import Path
 
 from autograder.config import ConfigError, load_config
 from autograder.paths import KitLayout
+from autograder.preflight import PreflightError
 
 
 def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
@@ -35,6 +36,10 @@ def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
 
 def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
     submission = Path(args.dir) if args.dir else layout.default_submission()
+    if submission.is_file():
+        names = ", ".join(f"{m}.py" for m in load_config(layout.config_file).modules)
+        raise UsageError(f"{submission}: a file, not a folder: give the folder that holds {names} "
+                         f"(for instance `grade {submission.parent or '.'}`)")
     if not submission.is_dir():
         raise UsageError(f"{submission}: submission folder not found")
     load_config(layout.config_file)  # a broken grading.yaml is the user's error, not a grade
@@ -142,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     except ConfigError as exc:
         print(f"configuration error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except PreflightError as exc:
+        print(f"error: the kit cannot grade: {_one_line(exc)}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)

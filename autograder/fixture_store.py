@@ -11,6 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from autograder.compare import Hint
+from autograder.config import GradingConfig
+from autograder.paths import KitLayout
 
 MANIFEST = "manifest.json"
 FILES = {"visible": "visible.safetensors", "hidden": "hidden.safetensors"}
@@ -38,6 +40,41 @@ class Case:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def recipe_files(layout: KitLayout) -> list[Path]:
+    """What the cases are made by: the recipe machinery and the assignment's own modules
+    (recipes, the models they build), not its correct callees or the kit's texts."""
+    engine = Path(__file__).resolve().parent
+    return [engine / "fixturegen.py", engine / "recipes.py", *sorted(layout.assignment_dir.glob("*.py"))]
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def rubric_digests(config: GradingConfig) -> dict[str, str]:
+    """Per test, what decides where its cases go and which hints are kept: its visibility
+    and tolerance."""
+    return {
+        t.number: _digest(json.dumps({"hidden": t.hidden, "tolerance": None if t.tolerance is None else [t.tolerance.rtol, t.tolerance.atol]}).encode())
+        for t in config.tests()
+    }
+
+
+def fingerprint(config: GradingConfig, layout: KitLayout) -> dict[str, object]:
+    """Everything the fixtures are made from: the case recipes, the reference's source and,
+    per test, its visibility and tolerance. ``fixtures verify``, ``build`` and every
+    grading's preflight refuse fixtures whose record differs."""
+    reference = sorted(layout.reference_dir.glob("*.py"))
+    return {
+        "recipes": _digest(*(path.read_bytes() for path in recipe_files(layout))),
+        "reference": _digest(*(p.name.encode() + b"\0" + p.read_bytes() for p in reference)),
+        "tests": rubric_digests(config),
+    }
 
 
 class FixtureStore:

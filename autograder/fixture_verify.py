@@ -7,32 +7,9 @@ from __future__ import annotations
 from safetensors import safe_open
 
 from autograder.config import GradingConfig
-from autograder.fixture_store import FILES, FixtureError, FixtureStore, sha256
+from autograder.fixture_store import FILES, FixtureError, FixtureStore
 from autograder.paths import KitLayout
-
-REGENERATE = "run `python -m autograder fixtures generate`"
-
-
-def _stale(config: GradingConfig, layout: KitLayout, recorded: object) -> list[str]:
-    from autograder.fixturegen import fingerprint
-
-    if not isinstance(recorded, dict):
-        return [f"fixtures/manifest.json records no fingerprint of what made the fixtures: {REGENERATE}"]
-    current = fingerprint(config, layout)
-    problems = []
-    if recorded.get("recipes") != current["recipes"]:
-        problems.append(f"fixtures are stale: the case recipes (assignment/*.py, autograder/fixturegen.py) changed since they were generated: {REGENERATE}")
-    if recorded.get("reference") != current["reference"]:
-        problems.append(f"fixtures are stale: reference/ changed since they were generated: {REGENERATE}")
-    old_tests = recorded.get("tests") if isinstance(recorded.get("tests"), dict) else {}
-    for number, digest in current["tests"].items():  # type: ignore[union-attr]
-        if number not in old_tests:
-            problems.append(f"test {number} is new since the fixtures were generated: add its cases to the recipes if it needs any, then {REGENERATE}")
-        elif old_tests[number] != digest:
-            problems.append(f"test {number} changed its tolerance or visibility since the fixtures were generated: {REGENERATE}")
-    for number in sorted(set(old_tests) - set(current["tests"])):  # type: ignore[arg-type]
-        problems.append(f"test {number} was removed from grading.yaml since the fixtures were generated: {REGENERATE}")
-    return problems
+from autograder.preflight import REGENERATE, KitKind, file_problems, stale_problems, torch_problems
 
 
 def _kit_leaks(config: GradingConfig, store: FixtureStore, layout: KitLayout) -> list[str]:
@@ -84,21 +61,18 @@ def _calibrated(config: GradingConfig, layout: KitLayout) -> list[str]:
 
 def verify(config: GradingConfig, layout: KitLayout, *, grade: bool = True) -> list[str]:
     """Problems, cheapest checks first: if the files themselves are wrong, grading with
-    them would only repeat it."""
+    them would only repeat it. The first checks are the grading's own preflight, for the
+    course's kit (both files, torch, recipes, reference, rubric)."""
     try:
         store = FixtureStore(layout.fixtures_dir)
     except FixtureError as exc:
         return [str(exc)]
-    problems = []
-    for name in FILES.values():
-        path = layout.fixtures_dir / name
-        if not path.exists():
-            problems.append(f"{path}: missing: {REGENERATE}")
-        elif sha256(path) != store.manifest.get("files", {}).get(name):
-            problems.append(f"{path}: sha256 differs from the manifest: {REGENERATE}")
+    course = KitKind(course=True)
+    problems = file_problems(store, layout, course)
     if problems:
         return problems
-    problems = _stale(config, layout, store.manifest.get("fingerprint")) + _kit_leaks(config, store, layout)
+    problems = torch_problems(store, course) + stale_problems(config, layout, store.manifest.get("fingerprint"), course)
+    problems += _kit_leaks(config, store, layout)
     if problems or not grade:
         return problems
     return _reference_passes(config, layout) + _calibrated(config, layout)

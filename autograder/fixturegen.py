@@ -6,7 +6,6 @@ The student kit carries the visible file only; Gradescope's zip carries both, an
 its visible cases afresh for every submission as well (fresh_cases.py)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from autograder.config import GradingConfig, Tolerance
-from autograder.fixture_store import FILES, MANIFEST, sha256
+from autograder.fixture_store import FILES, MANIFEST, fingerprint, sha256
 from autograder.paths import KitLayout
 from autograder.recipes import CaseData, case_seed, kept_hints, load_cases, load_reference, run_recipe, stored
 
@@ -30,35 +29,6 @@ def generate(config: GradingConfig, layout: KitLayout, out_dir: Path | None = No
         return _generate(config, layout, layout.fixtures_dir if out_dir is None else out_dir)
     finally:
         torch.set_num_threads(threads)
-
-
-def recipe_files(layout: KitLayout) -> list[Path]:
-    """What the cases are made by: the recipe machinery and the assignment's own modules
-    (recipes, the models they build), not its correct callees or the kit's texts."""
-    engine = Path(__file__).resolve().parent
-    return [engine / "fixturegen.py", engine / "recipes.py", *sorted(layout.assignment_dir.glob("*.py"))]
-
-
-def _digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(hashlib.sha256(part).digest())
-    return h.hexdigest()
-
-
-def fingerprint(config: GradingConfig, layout: KitLayout) -> dict[str, object]:
-    """Everything the fixtures are made from: the case recipes, the reference's source and,
-    per test, what decides where its cases go and which hints are kept (tolerance and
-    visibility). ``fixtures verify`` and ``build`` refuse fixtures whose record differs."""
-    reference = sorted(layout.reference_dir.glob("*.py"))
-    return {
-        "recipes": _digest(*(path.read_bytes() for path in recipe_files(layout))),
-        "reference": _digest(*(p.name.encode() + b"\0" + p.read_bytes() for p in reference)),
-        "tests": {
-            t.number: _digest(json.dumps({"hidden": t.hidden, "tolerance": None if t.tolerance is None else [t.tolerance.rtol, t.tolerance.atol]}).encode())
-            for t in config.tests()
-        },
-    }
 
 
 def _file_case(bucket: dict[str, torch.Tensor], name: str, data: CaseData, tolerance: Tolerance) -> dict[str, str]:

@@ -7,6 +7,7 @@ import time
 import traceback
 
 from autograder.paths import GradescopeLayout, KitLayout
+from autograder.preflight import PreflightError
 
 
 def lock_down(layout: GradescopeLayout) -> None:
@@ -46,6 +47,11 @@ def main() -> int:
         from autograder.grading import grade_folder
 
         table = grade_folder(kit, gradescope.submission, gradescope.results_file, require_sandbox=True).table
+    except PreflightError as exc:  # a broken kit: no grade at all, rather than a 0
+        from autograder.results import grader_error_results, write_results
+
+        write_results(gradescope.results_file, grader_error_results(str(exc), time.monotonic() - started))
+        table = f"grader error: {exc}"
     except Exception as exc:  # last resort: the grader's own failure still yields a results.json
         from autograder.results import harness_failure_results, write_results
 

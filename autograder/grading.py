@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
+from autograder import preflight
 from autograder.config import GradingConfig, load_config
 from autograder.paths import GradescopeLayout, KitLayout
 from autograder.plugin import SINGLE, GradingHandle, SubmissionDone
@@ -96,24 +97,31 @@ def run_suites_many(
 def grade_folder(
     layout: KitLayout, submission: Path, results_path: Path | None, user: str | None = None, require_sandbox: bool = False
 ) -> GradeSummary:
-    """Grade ``submission``; a results.json is written whatever happens. The full
-    sandbox is mandatory with ``require_sandbox`` and in Gradescope's layout; anywhere
-    else a machine that cannot run it grades in local mode (``worker_pool.py``)."""
+    """Grade ``submission``; a results.json is written whatever happens once grading
+    started. A kit that fails its preflight (missing, corrupt or stale fixtures) raises
+    PreflightError first and writes nothing. The full sandbox is mandatory with
+    ``require_sandbox`` and in Gradescope's layout; anywhere else a machine that cannot
+    run it grades in local mode (``worker_pool.py``)."""
     started = time.monotonic()
     config: GradingConfig | None = None
     zygote: WorkerPool | None = None
     mode = ""
     try:
         config = load_config(layout.config_file)
+        preflight.require(config, layout)
         required = require_sandbox or layout.root.resolve() == GradescopeLayout.from_env().source.resolve()
         zygote, chosen = start_workers(config.sandbox, user, required)
         mode = chosen.line
         handle, output, code = run_suites(layout, config, submission, zygote, started)
+        if code == pytest.ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt  # Ctrl-C (pytest caught it): the caller says so in one line
         if code not in (0, 1) and not handle.outcomes:
             raise RuntimeError(f"pytest exited with code {code}:\n{output[-3000:]}")
         outcomes = complete_outcomes(config, handle.outcomes, f"This test did not run (grader error); please tell the course staff.\n{output[-1500:]}", handle.skipped)
         results = build_results(outcomes, time.monotonic() - started)
         table = part_table(config, outcomes)
+    except preflight.PreflightError:
+        raise  # nothing was graded, and nothing is written: the caller says why in one line
     except Exception as exc:  # the grader's own failure must still produce a results.json
         results = harness_failure_results(config, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
         outcomes = []

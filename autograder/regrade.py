@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import preflight
 from autograder.batch import FINGERPRINT_KEY, BatchInterrupted, GradeJob, JobResult, grade_many
 from autograder.config import GradingConfig, load_config
 from autograder.export import Export, ExportEntry, ExportError, open_export
@@ -104,6 +105,7 @@ def regrade_export(
     """Grade the export into ``out``; the exit code (see the module's docstring).
     Bad input raises ExportError (or ConfigError) before anything is graded."""
     config = load_config(layout.config_file)
+    preflight.require(config, layout)  # before anything is read or written: --out stays as it was
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: --out exists and is not a folder")
     opened = open_export(export, out)

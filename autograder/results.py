@@ -71,6 +71,18 @@ def harness_failure_results(config: GradingConfig | None, error: str, execution_
     return build_results(outcomes, execution_time, message)
 
 
+def grader_error_results(error: str, execution_time: float) -> dict[str, Any]:
+    """A grading that could not start (a broken kit): what went wrong and no score at all,
+    so Gradescope shows the run as failed instead of recording 0 for the student."""
+    return {
+        "execution_time": round(float(execution_time), 3),
+        "output": _truncate(clean_text(f"Grader error, tell the course staff: nothing was graded, because the autograder is broken ({error})."), MAX_TEST_OUTPUT),
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+    }
+
+
 def write_results(path: Path, results: dict[str, Any]) -> None:
     """Atomic write, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
