@@ -5,9 +5,12 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-from collections import OrderedDict
+import os
+import re
 import site
 import sys
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -94,25 +97,37 @@ class SubmissionRunner:
         payload, substituted = self._payload(request)
         key = ("visible" if request.visible else "private",) + (("substituted",) if substituted else ())
         for module in request.modules:
-            if (key, module) in self._module_failures:
-                return self._module_failures[(key, module)]
-        observation, fresh = self._attempt(payload, key, request.timeout)
-        if not fresh and (observation.status in ("crashed", "protocol") or (observation.phase == "import" and observation.status == "timeout")):
+            failure = self._module_failure(key, module)
+            if failure is not None:
+                return failure
+        observation, fresh, where = self._attempt(payload, key, request.timeout)
+        # A module whose own top level was running when its import timed out is charged
+        # at once, and every later probe of it fails with the same message: one timeout.
+        own_hang = (observation.status == "timeout" and observation.phase == "import" and where is not None
+                    and where.function == "<module>" and where.file in {f"{m}.py" for m in request.modules})
+        if not fresh and not own_hang and (observation.status in ("crashed", "protocol") or (observation.phase == "import" and observation.status == "timeout")):
             # A reused worker that died (or answered out of step) may have been killed by
             # something an earlier probe left behind, before or while this probe ran: try
             # once on a fresh worker, so only a probe that fails there too is charged.
-            observation, fresh = self._attempt(payload, key, request.timeout)
+            observation, fresh, where = self._attempt(payload, key, request.timeout)
         if substituted and not observation.ok:
             observation = redact(observation)
-        if observation.phase == "import" and not observation.ok and fresh:
+        if observation.phase == "import" and not observation.ok and (fresh or own_hang):
             for module in request.modules:
                 self._module_failures[(key, module)] = observation
         elif observation.phase == "import" and not observation.ok:
             observation = Observation(observation.status, observation.message, output=observation.output, phase="probe")
         return observation
 
-    def _attempt(self, payload: bytes, key: tuple[str, ...], timeout: float) -> tuple[Observation, bool]:
-        """One probe on the worker for ``key`` (spawned if needed); says whether it was fresh."""
+    def _module_failure(self, key: tuple[str, ...], module: str) -> Observation | None:
+        """How ``module`` already failed to import for a probe of kind ``key``: in a worker
+        of that kind, or in a visible worker (what a visible worker saw may be shown to
+        any test; what a non-visible or substituted one saw, only to its own kind)."""
+        return self._module_failures.get((key, module)) or self._module_failures.get((("visible",), module))
+
+    def _attempt(self, payload: bytes, key: tuple[str, ...], timeout: float) -> tuple[Observation, bool, Frame | None]:
+        """One probe on the worker for ``key`` (spawned if needed); says whether it was
+        fresh, and where the student's code was if it timed out."""
         worker = self._workers.get(key)
         visible_kind = ("visible",) + key[1:]
         if worker is None and key[0] == "private" and visible_kind in self._workers:
@@ -133,17 +148,21 @@ class SubmissionRunner:
             self._workers[key] = worker
             fresh = True
         self._sequence += 1
-        raw = worker.call(self._sequence.to_bytes(8, "big") + payload, timeout, self.zygote.policy.output_limit)
+        head = self._sequence.to_bytes(8, "big") + int(timeout * 1000).to_bytes(8, "big")
+        raw = worker.call(head + payload, timeout, self.zygote.policy.output_limit)
         detail = raw.detail
         if raw.status != "answered":
             del self._workers[key]
             ended = self.zygote.finish(worker)
             detail = detail or ended
+        where = student_frame(raw.stack, str(self.staged.submission)) if raw.status == "timeout" else None
+        if where is not None:
+            detail += f"; your code was at {where.text()}"
         observation = self._interpret(raw.status, raw.phase, detail, raw.output, raw.answer, self._sequence)
         if observation.status == "protocol" and key in self._workers:
             # An answer out of step (or forged) means the channel cannot be trusted any more.
             self.zygote.finish(self._workers.pop(key))
-        return observation, fresh
+        return observation, fresh, where
 
     def _payload(self, request: ProbeRequest) -> tuple[bytes, tuple[str, ...]]:
         digest = hashlib.sha256()
@@ -193,6 +212,31 @@ class SubmissionRunner:
         if kind == "import_error":
             return Observation("import_error", message, output=output, phase="import")
         return Observation(kind, message, tensors=tensors, values=verified_descriptions(values, tensors), output=output, phase=phase)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where the student's code was: a file of the submission, a line, a function."""
+
+    file: str
+    line: int
+    function: str
+
+    def text(self) -> str:
+        return f"{self.file}, line {self.line}, in {self.function}"
+
+
+_STACK_LINE = re.compile(r'File "([^"]+)", line (\d+) in (\S+)')
+
+
+def student_frame(stack: str, submission_dir: str) -> Frame | None:
+    """The innermost frame in the submission's files of a worker's stack dump (the
+    watchdog lists the most recent call first), or None."""
+    prefix = submission_dir.rstrip(os.sep) + os.sep
+    for path, line, function in _STACK_LINE.findall(stack):
+        if path.startswith(prefix):
+            return Frame(clean_text(os.path.basename(path))[:100], int(line), clean_text(function)[:100])
+    return None
 
 
 def verified_descriptions(values: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:

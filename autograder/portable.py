@@ -35,6 +35,7 @@ KILL_WAIT_SECONDS = 15.0
 SETTLE_SECONDS = 0.005  # for the reader thread to file the chunk it has just read
 SETTLE_MAX_SECONDS = 0.5
 CHUNK = 1 << 16
+STACK_LIMIT = 1 << 16  # bytes of a timed-out worker's stack dump that are read
 WINDOWS = sys.platform == "win32"
 
 
@@ -154,6 +155,7 @@ class PortableWorker:
         self.process = process
         self.pid = process.pid
         self.not_after: float | None = None  # time.monotonic() past which no probe runs (the budget)
+        self.stack_file: str | None = None  # where the worker's watchdog writes its stack before a timeout
         assert process.stdin is not None and process.stdout is not None and process.stderr is not None
         self._requests = process.stdin.fileno()
         self._answers: queue.Queue[bytes] = queue.Queue()
@@ -223,7 +225,7 @@ class PortableWorker:
         while expected is None or len(answer) < expected:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return self._result("timeout", answer, f"did not finish within {timeout:g} s")
+                return self._result("timeout", answer, f"did not finish within {timeout:g} s", self._stack())
             try:
                 chunk = self._answers.get(timeout=remaining)
             except queue.Empty:
@@ -245,11 +247,21 @@ class PortableWorker:
             return self._result("oversized", answer, "wrote unexpected data on the answer channel")
         return self._result("answered", answer, "")
 
-    def _result(self, status: str, answer: bytearray, detail: str) -> CallResult:
+    def _stack(self) -> str:
+        """The stack the worker's watchdog wrote shortly before the deadline, bounded."""
+        if self.stack_file is None:
+            return ""
+        try:
+            with open(self.stack_file, "rb") as handle:
+                return handle.read(STACK_LIMIT).decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _result(self, status: str, answer: bytearray, detail: str, stack: str = "") -> CallResult:
         self._output.settle()
         phase = "probe" if answer.startswith(IMPORTED_MARK) else "import"
         body = bytes(answer[len(IMPORTED_MARK):] if phase == "probe" else answer)
-        return CallResult(status, phase, detail, self._output.text(), wire.split_frame(body) if status == "answered" else b"")
+        return CallResult(status, phase, detail, self._output.text(), wire.split_frame(body) if status == "answered" else b"", stack)
 
 
 def _worker_environment(scratch: str) -> dict[str, str]:
@@ -328,10 +340,12 @@ class PortablePool:
             raise SandboxError(f"could not start a worker process ({sys.executable}): {exc}") from None
         worker = PortableWorker(process, self.policy.output_limit)
         worker.not_after = self.not_after
+        worker.stack_file = os.path.join(scratch, f".stack-{process.pid}")
         self._workers[worker.pid] = worker
         job = {
             "submission": submission, "scratch": scratch, "keep_prefixes": list(keep_prefixes),
             "cpu_seconds": self.policy.cpu_seconds, "max_file_bytes": self.policy.max_file_bytes,
+            "stack_file": worker.stack_file,
         }
         errors = worker.send(json.dumps(job).encode())
         if not worker.wait_ready(STARTUP_SECONDS) or errors:

@@ -46,6 +46,7 @@ SETUP_SECONDS = 30.0  # a worker's confinement normally takes milliseconds
 REPLY_SECONDS = 120.0  # the zygote's answer to one command (a spawn waits for SETUP_SECONDS)
 ZYGOTE_EXIT_SECONDS = 15.0
 DRAIN_READS = 64
+STACK_LIMIT = 1 << 16  # bytes of a timed-out worker's stack dump that are read
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,7 @@ def _describe_exit(status: int | None) -> str:
 
 # ------------------------------------------------------------------ worker side
 
-def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: int, setup_w: int) -> None:
+def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: int, setup_w: int, stack_w: int) -> None:
     """In the forked worker: isolate, limit, drop privileges, report, serve. Never returns."""
     code = 0
     try:
@@ -279,7 +280,7 @@ def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: in
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
-        _close_fds({0, 1, 2, req_r, resp_w, setup_w})
+        _close_fds({0, 1, 2, req_r, resp_w, setup_w, stack_w})
         limits = {
             resource.RLIMIT_AS: _vm_size() + policy.memory_bytes,
             resource.RLIMIT_CPU: policy.cpu_seconds,
@@ -307,7 +308,7 @@ def _worker(policy: SandboxPolicy, job: dict, req_r: int, resp_w: int, out_w: in
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         sys.stdin = open(0, "r", closefd=False)
-        serve(req_r, resp_w, job["submission"], tuple(job["keep_prefixes"]))
+        serve(req_r, resp_w, job["submission"], tuple(job["keep_prefixes"]), stack_w)
     except PrivateViewError as exc:
         code = 71
         try:
@@ -507,20 +508,21 @@ def _serve_zygote(policy: SandboxPolicy, control: socket.socket) -> None:
             resp_r, resp_w = os.pipe()
             out_r, out_w = os.pipe()
             setup_r, setup_w = os.pipe()
+            stack_r, stack_w = os.pipe()
             pid = os.fork()
             if pid == 0:
                 control.close()
-                for fd in (req_w, resp_r, out_r, setup_r):
+                for fd in (req_w, resp_r, out_r, setup_r, stack_r):
                     os.close(fd)
-                _worker(policy, job, req_r, resp_w, out_w, setup_w)
-            for fd in (req_r, resp_w, out_w, setup_w):
+                _worker(policy, job, req_r, resp_w, out_w, setup_w, stack_w)
+            for fd in (req_r, resp_w, out_w, setup_w, stack_w):
                 os.close(fd)
             state.children[pid] = scratch
             report = _read_setup(setup_r, time.monotonic() + SETUP_SECONDS)
             os.close(setup_r)
             reply = {"pid": pid, "refused": report.get("refused", []), "fatal": report.get("fatal")}
-            socket.send_fds(control, [json.dumps(reply).encode()], [req_w, resp_r, out_r])
-            for fd in (req_w, resp_r, out_r):
+            socket.send_fds(control, [json.dumps(reply).encode()], [req_w, resp_r, out_r, stack_r])
+            for fd in (req_w, resp_r, out_r, stack_r):
                 os.close(fd)
         elif op == "finish":
             pid = int(command["pid"])
@@ -540,10 +542,13 @@ class WorkerHandle:
     requests: int
     answers: int
     output: int
+    stack: int | None = None  # where the worker's stack goes just before a timeout
     not_after: float | None = None  # time.monotonic() past which no probe runs (the budget)
 
     def close(self) -> None:
-        for fd in (self.requests, self.answers, self.output):
+        for fd in (self.requests, self.answers, self.output, self.stack):
+            if fd is None:
+                continue
             try:
                 os.close(fd)
             except OSError:
@@ -576,7 +581,7 @@ class WorkerHandle:
             if remaining <= 0:
                 what = "did not read its request" if pending else "did not finish"
                 limit = f"{timeout:g} s" if deadline - started >= timeout else "the grading's time budget"
-                return self._result("timeout", answer, output, f"{what} within {limit}", output_limit)
+                return self._result("timeout", answer, output, f"{what} within {limit}", output_limit, self._stack())
             ready, writable, _ = select.select(fds, [self.requests] if pending else [], [], remaining)
             if writable:
                 try:
@@ -620,14 +625,29 @@ class WorkerHandle:
                 return
             _keep(output, chunk, limit)
 
+    def _stack(self) -> str:
+        """What the worker's watchdog wrote shortly before the deadline (its stack), bounded."""
+        if self.stack is None:
+            return ""
+        data = bytearray()
+        while len(data) < STACK_LIMIT:
+            try:
+                chunk = os.read(self.stack, STACK_LIMIT)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data[:STACK_LIMIT]).decode("utf-8", errors="replace")
+
     @staticmethod
-    def _result(status: str, answer: bytearray, output: bytearray, detail: str, limit: int) -> CallResult:
+    def _result(status: str, answer: bytearray, output: bytearray, detail: str, limit: int, stack: str = "") -> CallResult:
         phase = "probe" if answer.startswith(IMPORTED_MARK) else "import"
         body = bytes(answer[len(IMPORTED_MARK):] if phase == "probe" else answer)
         text = output[:limit].decode("utf-8", errors="replace")
         if len(output) > limit:
             text += "\n[... output truncated ...]"
-        return CallResult(status, phase, detail, text, wire.split_frame(body) if status == "answered" else b"")
+        return CallResult(status, phase, detail, text, wire.split_frame(body) if status == "answered" else b"", stack)
 
 
 def _keep(output: bytearray, chunk: bytes, limit: int) -> None:
@@ -720,13 +740,14 @@ class Zygote:
     def spawn(self, submission: str, scratch_root: str, keep_prefixes: tuple[str, ...]) -> WorkerHandle:
         """A new worker for ``submission``; its own scratch folder is made in ``scratch_root``."""
         command = {"op": "spawn", "submission": submission, "scratch_root": scratch_root, "keep_prefixes": list(keep_prefixes)}
-        reply, fds = self._exchange(command, 3)
-        if len(fds) != 3:
+        reply, fds = self._exchange(command, 4)
+        if len(fds) != 4:
             for fd in fds:
                 os.close(fd)
             raise SandboxError("the worker supervisor did not start a worker")
         handle = WorkerHandle(int(reply["pid"]), *fds, not_after=self.not_after)
         os.set_blocking(handle.requests, False)
+        os.set_blocking(fds[3], False)
         if reply.get("fatal"):
             self.finish(handle)
             raise SandboxError(f"the worker could not be confined: {reply['fatal']}")

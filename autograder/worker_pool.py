@@ -35,6 +35,7 @@ class CallResult:
     detail: str
     output: str
     answer: bytes
+    stack: str = ""  # a timed-out worker's own stack, as its watchdog wrote it before the deadline
 
 
 class SandboxError(RuntimeError):
@@ -118,7 +119,7 @@ def choose_mode(sandbox: SandboxSpec, user: str | None = None, required: bool = 
     try:
         pwd.getpwnam(name)
     except KeyError:
-        return WorkerMode(False, f"running as root without the sandbox user {name!r} (made on Gradescope by setup.sh)")
+        return WorkerMode(False, f"running as root without the sandbox user {name!r} (Gradescope's image has it)")
     return WorkerMode(True)
 
 

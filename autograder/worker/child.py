@@ -4,6 +4,7 @@ Runs after the zygote forked and dropped privileges; its only channel back is a 
 that carries data-only messages, one per request."""
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import os
 import random
@@ -20,12 +21,27 @@ from autograder.worker.probes import table, watch_calls
 IMPORTED_MARK = b"I"
 
 
+NO_DEBUGGER = (
+    "a debugger was started (breakpoint() or pdb.set_trace()), but the tests run your code in a separate "
+    "process without a terminal: remove it, and debug by running your function yourself (print() output is shown here)"
+)
+
+
+def _no_debugger(*args: object, **kwargs: object) -> None:
+    """``breakpoint()`` in the worker: there is no terminal to debug in, say so."""
+    raise RuntimeError(NO_DEBUGGER)
+
+
 def _student_traceback(exc: BaseException, submission_dir: str) -> str:
     """The exception with only the frames in the student's files: the harness's frames
-    would teach nothing and its files are unreadable here anyway."""
+    would teach nothing and its files are unreadable here anyway. A frame repeated in a
+    row (a debugger's trace function re-enters the frame it stopped in) is shown once."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(submission_dir)]
-    lines = [f'  File "{os.path.basename(f.filename)}", line {f.lineno}, in {f.name}\n    {f.line or ""}' for f in frames[-4:]]
+    unique = [f for i, f in enumerate(frames) if i == 0 or (f.filename, f.lineno, f.name) != (frames[i - 1].filename, frames[i - 1].lineno, frames[i - 1].name)]
+    lines = [f'  File "{os.path.basename(f.filename)}", line {f.lineno}, in {f.name}\n    {f.line or ""}' for f in unique[-4:]]
     head = f"{type(exc).__name__}: {exc}"
+    if type(exc).__name__ == "BdbQuit":
+        head = f"BdbQuit: {NO_DEBUGGER}"
     return "\n".join([head[:2000]] + lines)
 
 
@@ -35,17 +51,33 @@ def _isolate_imports(submission_dir: str, keep_prefixes: tuple[str, ...]) -> Non
     importlib.invalidate_caches()
 
 
-def serve(requests: int, answers: int, submission_dir: str, keep_prefixes: tuple[str, ...]) -> None:
-    """Answer requests until the harness closes the pipe."""
+# Of a probe's timeout, when the watchdog writes the worker's stack (the harness kills the
+# worker at the timeout itself and reads it then): enough margin for a busy machine.
+STACK_AT = 0.9
+
+
+def serve(requests: int, answers: int, submission_dir: str, keep_prefixes: tuple[str, ...], stack: int | None = None) -> None:
+    """Answer requests until the harness closes the pipe. Each request is framed as its
+    sequence number, its timeout (ms) and its payload; with ``stack``, a watchdog thread
+    writes the worker's Python stack there shortly before the timeout, so that a timeout
+    can say where the student's code was."""
     table()  # the assignment's probe code is imported now, before the path is narrowed
     _isolate_imports(submission_dir, keep_prefixes)
+    sys.breakpointhook = _no_debugger
     owner = os.getpid()
     while True:
         try:
             frame = wire.read_frame(requests)
         except EOFError:
             return
-        run_job(frame[8:], answers, submission_dir, int.from_bytes(frame[:8], "big"), owner)
+        timeout = int.from_bytes(frame[8:16], "big") / 1000.0
+        if stack is not None and timeout > 0:
+            faulthandler.dump_traceback_later(timeout * STACK_AT, repeat=False, file=stack)
+        try:
+            run_job(frame[16:], answers, submission_dir, int.from_bytes(frame[:8], "big"), owner)
+        finally:
+            if stack is not None:
+                faulthandler.cancel_dump_traceback_later()
 
 
 def run_job(payload: bytes, response_fd: int, submission_dir: str, sequence: int, owner: int) -> None:

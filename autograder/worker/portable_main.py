@@ -66,8 +66,9 @@ def main() -> int:
     os.chdir(job["scratch"])
     # Packages installed with ``pip install --user`` stay importable, as for the student.
     keep = tuple(job["keep_prefixes"]) + tuple(p for p in [site.getusersitepackages()] if p and os.path.isdir(p))
+    stack = os.open(job["stack_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
     os.write(answers, READY_MARK)
-    serve(requests, answers, job["submission"], keep)
+    serve(requests, answers, job["submission"], keep, stack)
     return 0
 
 
