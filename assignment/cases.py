@@ -240,10 +240,15 @@ CASES: tuple[CaseSpec, ...] = (
     CaseSpec("kl_mc_single", "1.5.2", lambda r, g: kl_mc_case(r, g, 4, 1000, 3)),
     CaseSpec("kl_mc_variance", "1.5.3", lambda r, g: kl_mc_case(r, g, 4, 1000, 3)),
     CaseSpec("kl_mc_multi", "1.5.4", lambda r, g: kl_mc_case(r, g, 2, 250, 3)),
+    # The same property on a visible case (1.5.2 checks more than its own point: a mistake
+    # with num_samples is shown before the deadline), small enough for loops over samples.
+    CaseSpec("kl_mc_multi_visible", "1.5.2", lambda r, g: kl_mc_case(r, g, 2, 120, 3)),
     CaseSpec("vf_flat", "2.1.1", lambda r, g: vf_case(r, g, (16, 6))),
     CaseSpec("vf_images", "2.1.1", lambda r, g: vf_case(r, g, (8, 3, 4, 4))),
     CaseSpec("simsiam_stopgrad", "3.1.1", lambda r, g: simsiam_forward_case(r, g, 8, True, None)),
     CaseSpec("simsiam_no_stopgrad", "3.1.3", lambda r, g: simsiam_forward_case(r, g, 8, False, None)),
+    # 3.1.2 also checks that stop_gradient=False detaches nothing, on a visible case.
+    CaseSpec("simsiam_no_stopgrad_visible", "3.1.2", lambda r, g: simsiam_forward_case(r, g, 4, False, None)),
     CaseSpec("simsiam_no_pred", "3.1.4", lambda r, g: simsiam_forward_case(r, g, 6, True, "no_pred_mlp")),
     CaseSpec("cosine_basic", "3.2.1", lambda r, g: cosine_case(r, g, (8, 5), 1, False)),
     CaseSpec("cosine_zero", "3.2.2", lambda r, g: cosine_case(r, g, (6, 4), 1, True)),

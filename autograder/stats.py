@@ -13,6 +13,8 @@ MEAN_BOUND = 7.0
 # Sample variances are skewed (their own 4th-moment spread is estimated from the data):
 # a wider bound keeps the false-failure rate far below 1e-9 even with heavy tails.
 VARIANCE_BOUND = 9.0
+# The coarse variance check's bound: a factor either way (see check_variance_factor).
+VARIANCE_FACTOR = 3.0
 
 
 def _where(grader: Any, index: int, count: int) -> str:
@@ -55,6 +57,23 @@ def check_variance(grader: Any, estimates: torch.Tensor, truth: torch.Tensor, va
             else f": the spread does not match a correct estimator (ratio {ratio:.2g} to the expected variance; hidden test)"
         )
         raise grader.fail(f"{what}: wrong variance{detail}. Hint: {hint}")
+
+
+def check_variance_factor(grader: Any, estimates: torch.Tensor, variance: torch.Tensor, *, what: str, hint: str, factor: float = VARIANCE_FACTOR) -> None:
+    """A coarse check for mistakes that are off by a whole factor (``num_samples`` ignored:
+    10 times the variance) on few draws: each row's sample variance within ``factor`` of the
+    expected one either way. For near-Gaussian draws (averages) and 100 draws or more, a
+    factor of 3 is hundreds of standard errors, far beyond any correct estimator's spread."""
+    estimates = estimates.double()
+    sample_var = estimates.var(dim=1)
+    ratio = sample_var / variance.double().clamp_min(1e-300)
+    worst = int((ratio.log().abs()).argmax()) if bool(torch.isfinite(ratio).all()) else 0
+    if not bool(torch.isfinite(ratio).all()) or float(ratio.max()) > factor or float(ratio.min()) < 1.0 / factor:
+        detail = (f": variance of {estimates.shape[1]} draws {float(sample_var[worst]):.5g}, expected {float(variance[worst]):.5g} "
+                  f"(ratio {float(ratio[worst]):.3g}){_where(grader, worst, len(ratio))}" if grader.reveal
+                  else f": the spread is {float(ratio[worst]):.2g} times a correct estimator's (hidden test)")
+        raise grader.fail(f"{what}: wrong variance{detail}. Hint: {hint}")
+
 
 
 def check_expected_value(grader: Any, samples: torch.Tensor, mean: float, variance: float, *, what: str, hints: list[tuple[float, str]]) -> None:

@@ -65,6 +65,10 @@ def test_forward_outputs(grader: Grader) -> None:
 def test_forward_stop_gradient(grader: Grader) -> None:
     case, obs, what = _forward(grader, "simsiam_stopgrad", True, None)
     _check_gradients(grader, case, obs, what, stop_gradient=True)
+    # ... and only when asked: without stop_gradient nothing is detached (3.1.3 checks it
+    # on a larger case; this visible one shows the mistake before the deadline).
+    case, obs, what = _forward(grader, "simsiam_no_stopgrad_visible", False, None)
+    _check_gradients(grader, case, obs, what, stop_gradient=False)
 
 
 @pytest.mark.graded("3.1.3")
