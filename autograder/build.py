@@ -8,10 +8,12 @@ afresh for the submission it grades and computes its expected values with the re
 student kit lists neither."""
 from __future__ import annotations
 
-import os
 import json
+import os
 import zipfile
 from pathlib import Path
+
+import yaml
 
 from autograder.config import load_config
 from autograder.fixture_store import FILES, MANIFEST
@@ -45,6 +47,25 @@ NOT_IN_KIT = (
     RECIPES,
     *INSTRUCTOR_ONLY,
 )
+
+KIT_GRADE_PY = '''"""Grade your solutions from any folder: ``python path/to/this/kit/grade.py [FOLDER]``.
+
+Without FOLDER it grades the solution files next to this script; ``--explain`` prints
+every test's message. The same as ``python -m autograder grade`` run inside the kit."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from autograder.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(["grade", *sys.argv[1:]]))
+'''
+KIT_CONFIG_HEADER = """# The rubric of this homework's autograder: points, visibility, tolerances and timeouts of
+# every test (the same file grades your upload on Gradescope). Each tolerance says why it
+# is what it is. Tests marked `visible: false` run on Gradescope only.
+"""
 
 KIT_PYTEST_INI = """[pytest]
 testpaths = tests
@@ -97,6 +118,21 @@ def _harness(archive: _Zip, layout: KitLayout, exclude: tuple[str, ...]) -> None
         archive.add_file(name, layout.root / name)
 
 
+def kit_config(layout: KitLayout) -> bytes:
+    """grading.yaml for the student kit: the same rubric, without the course staff's
+    comments (which name their tools and files, absent from the kit)."""
+    data = yaml.load(layout.config_file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    text = yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, width=100, allow_unicode=True)
+    return (KIT_CONFIG_HEADER + text).encode("utf-8")
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a shared tolerance out in full wherever it is used: no ``&id001`` anchors."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def build_autograder_zip(layout: KitLayout, out: Path) -> Path:
     config = load_config(layout.config_file)
     archive = _Zip(out / "autograder.zip")
@@ -130,6 +166,8 @@ def build_student_kit(layout: KitLayout, out: Path) -> Path:
     _harness(archive, layout, NOT_IN_KIT)
     archive.add_tree("", layout.template_dir)
     archive.add_bytes("pytest.ini", KIT_PYTEST_INI.encode())
+    archive.add_bytes("grading.yaml", kit_config(layout))
+    archive.add_bytes("grade.py", KIT_GRADE_PY.encode())
     for name in ("README.md", "requirements.txt"):
         text = layout.kit_texts_dir / name
         if not text.is_file():

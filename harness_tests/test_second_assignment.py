@@ -85,9 +85,11 @@ def test_the_zips_carry_the_tiny_assignment_only(dist: Path) -> None:
     grader = set(zipfile.ZipFile(dist / "autograder.zip").namelist())
     kit = set(zipfile.ZipFile(dist / "student_kit.zip").namelist())
     assert {"tests/test_tiny.py", "grading.yaml", "fixtures/hidden.safetensors", "run_autograder"} <= grader
-    assert not [n for n in grader if n.startswith("reference/") or n == "assignment/cases.py"]
+    # The trusted side draws visible cases per submission: recipes and reference, root-only there.
+    assert {"reference/tiny_solution.py", "assignment/cases.py"} <= grader
     assert {"tiny_solution.py", "tests/test_tiny.py", "fixtures/visible.safetensors", "README.md"} <= kit
     assert "fixtures/hidden.safetensors" not in kit and "assignment/cases.py" not in kit
+    assert not [n for n in kit if n.startswith("reference/")]
     assert zipfile.ZipFile(dist / "student_kit.zip").read("README.md") == (TINY / "assignment" / "kit" / "README.md").read_bytes()
 
 

@@ -17,6 +17,16 @@ from autograder.build import build_student_kit
 from harness_tests.corpus import CONFIG, LAYOUT, entries, materialise
 from harness_tests.gradescope_sim import build_zip, simulate
 
+# What the kit runs and shows, from grading.yaml: its visible tests run, its others skip.
+VISIBLE_TESTS = [t for t in CONFIG.tests() if not t.hidden]
+HIDDEN_TESTS = [t for t in CONFIG.tests() if t.hidden]
+VISIBLE_POINTS = sum(t.points for t in VISIBLE_TESTS)
+HIDDEN_POINTS = sum(t.points for t in HIDDEN_TESTS)
+
+
+def visible_points_of(part: str) -> float:
+    return sum(t.points for t in VISIBLE_TESTS if t.part == part)
+
 
 @pytest.fixture(scope="module")
 def kit_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -41,16 +51,18 @@ def test_plain_pytest_in_the_kit(kit_zip: Path, tmp_path: Path) -> None:
     kit = unpack(kit_zip, tmp_path / "kit", LAYOUT.reference_dir)
     proc = run(kit, "-m", "pytest", "-q")
     assert proc.returncode == 0, proc.stdout[-2000:]
-    assert "17 passed, 13 skipped" in proc.stdout
+    counts = f"{len(VISIBLE_TESTS)} passed, {len(HIDDEN_TESTS)} skipped"
+    assert counts in proc.stdout, f"plain pytest in the kit should run grading.yaml's visible tests and skip the others ({counts}): {proc.stdout[-1500:]}"
 
 
 def test_template_in_the_kit_scores_zero(kit_zip: Path, tmp_path: Path) -> None:
     kit = unpack(kit_zip, tmp_path / "kit", None)
     proc = run(kit, "-m", "autograder", "grade", ".", "--results", "r.json")
     results = json.loads((kit / "r.json").read_text())
-    assert results["score"] == 0 and len(results["tests"]) == 17
+    assert results["score"] == 0 and len(results["tests"]) == len(VISIBLE_TESTS), "the kit's results.json holds its visible tests, all failed"
     assert all("not implemented" in t["output"] for t in results["tests"])
-    assert "total: 0/23 (+13 in hidden tests" in proc.stdout
+    total = f"total: 0/{VISIBLE_POINTS:g} (+{HIDDEN_POINTS:g} in hidden tests"
+    assert total in proc.stdout, f"the table should count grading.yaml's visible and hidden points ({total}): {proc.stdout[-1500:]}"
 
 
 @pytest.mark.parametrize("bug", ["lme_naive_exp_log", "loss_unnegated", "forward_wrong_order"])
@@ -217,7 +229,8 @@ def test_local_mode_in_a_fresh_venv_gives_the_sandboxs_verdicts(
 ) -> None:
     """Every visible point for a correct solution, none for the template, and test by
     test the same status, score and message as the full sandbox (a bug included)."""
-    scores = {"reference": 23, "template": 0, "bug": 20}
+    # The bug (an unnegated loss) fails every visible test of its part.
+    scores = {"reference": VISIBLE_POINTS, "template": 0, "bug": VISIBLE_POINTS - visible_points_of("3.3")}
     for name, solutions in local_cases(tmp_path):
         score = scores[name]
         results, stdout = graded_kit(kit_zip, tmp_path / name, solutions, mode, kit_venv)
@@ -249,7 +262,7 @@ def test_plain_pytest_says_it_runs_in_local_mode(kit_zip: Path, tmp_path: Path) 
     proc = run_in_mode("no-sandbox-user", Path(sys.executable), kit, "-m", "pytest")
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "local mode: running as root without the sandbox user 'hw3-no-such-user'" in proc.stdout
-    assert "17 passed, 13 skipped" in proc.stdout
+    assert f"{len(VISIBLE_TESTS)} passed, {len(HIDDEN_TESTS)} skipped" in proc.stdout, proc.stdout[-1500:]
 
 
 @needs_root
