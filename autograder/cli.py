@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         regrade.add_argument("--out", required=True)
         regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
         regrade.add_argument("--force", action="store_true", help="regrade every submission, even those whose results are current")
-        regrade.add_argument("--only", nargs="+", metavar="ID", default=None, help="regrade just these submissions (folder names)")
+        regrade.add_argument("--only", nargs="+", metavar="ID", default=None,
+                             help="regrade just these submissions: folder names, or the submission IDs Gradescope shows (236126116 for submission_236126116)")
+        regrade.add_argument("--due", default=None, metavar="WHEN",
+                             help="the due date with its zone ('2026-04-15 23:00 -05:00'): fills grades.csv's late column")
     if available("show"):
         show = sub.add_parser("show", help="render one results.json as the student sees it on Gradescope")
         show.add_argument("results")
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "regrade":
             from autograder.regrade import regrade_export
 
-            return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force, args.only)
+            return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force, args.only, args.due)
         if args.command == "show":
             from autograder.show import render_file
 

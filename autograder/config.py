@@ -5,6 +5,7 @@ mistypes a point value is told exactly where."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,6 +16,9 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 # How Gradescope may show a test that is not visible before the deadline.
 NON_VISIBLE = ("after_due_date", "after_published", "hidden")
 DEFAULT_BUDGET_SECONDS = 480.0  # one submission's whole grading; Gradescope stops at 600 by default
+# YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent: ``1e-3`` and
+# ``1.0e3`` come back as text. Such text is taken as the number it plainly is.
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class ConfigError(ValueError):
@@ -154,6 +158,8 @@ class _Reader:
 
     def number(self, *, minimum: float | None = None, integer: bool = False) -> float:
         value = self.data
+        if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.fail(f"expected a number, got {value!r}")
         if integer and int(value) != value:

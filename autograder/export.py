@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +41,21 @@ class Student:
 
 
 @dataclass(frozen=True)
+class Record:
+    """What the metadata says about one submission folder."""
+
+    students: tuple[Student, ...] = ()  # a group submission has several
+    export_score: float | None = None  # the score Gradescope holds now (":score:")
+    created_at: datetime | None = None  # when it was submitted (":created_at:"), time-zone aware
+
+
+@dataclass(frozen=True)
 class ExportEntry:
     key: str
     folder: Path
     students: tuple[Student, ...] = field(default_factory=tuple)
     export_score: float | None = None  # the score Gradescope holds now (":score:")
+    created_at: datetime | None = None  # when it was submitted, time-zone aware
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,56 @@ def parse_score(value: Any) -> float | None:
     return None
 
 
+_TIME = re.compile(
+    r"(\d{4})-(\d\d?)-(\d\d?)(?:[Tt]|[ \t]+)(\d\d?):(\d\d)(?::(\d\d)(?:\.(\d+))?)?"
+    r"(?:[ \t]*(Z|UTC|[-+]\d\d?(?::?\d\d)?))?"
+)
+
+
+def _zone(text: str | None) -> timezone:
+    """A time without a zone is taken as UTC (Gradescope always writes one)."""
+    if text is None or text in ("Z", "UTC"):
+        return timezone.utc
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
+    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A metadata time, time-zone aware: a YAML timestamp (``2023-12-02 02:52:07.938335000 Z``,
+    ``... -05:00``), the same as a quoted string, or Ruby's tagged ``TimeWithZone`` mapping
+    (its ``utc`` field: its ``time`` is the local wall time marked Z, off by the zone).
+    None when it is none of these."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, dict):
+        return parse_time(value.get("utc", value.get(":utc")))
+    if not isinstance(value, str):
+        return None
+    match = _TIME.fullmatch(value.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second or "0"),
+            int((fraction or "0")[:6].ljust(6, "0")), tzinfo=_zone(zone),
+        )
+    except ValueError:  # day 31 of a 30-day month, hour 25, a zone beyond 24 h
+        return None
+
+
+def parse_due(text: str) -> datetime:
+    """``regrade --due``: a date, a time and its zone (``2026-04-15 23:00 -05:00``). A time
+    without a zone is refused: it would be late or not depending on where the regrade runs."""
+    match = _TIME.fullmatch(text.strip())
+    due = parse_time(text)
+    if match is None or match.group(8) is None or due is None:
+        raise ExportError(f"--due {text!r}: expected a date, a time and its zone, like '2026-04-15 23:00 -05:00' or '2026-04-15T23:00Z'")
+    return due
+
+
 def _one_line(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -99,8 +161,8 @@ def _one_line(exc: yaml.YAMLError) -> str:
     return f"{where}{problem}"
 
 
-def read_metadata(root: Path) -> tuple[dict[str, tuple[tuple[Student, ...], float | None]], bool]:
-    """Students and score per submission folder, and whether a metadata file exists."""
+def read_metadata(root: Path) -> tuple[dict[str, Record], bool]:
+    """What the metadata says per submission folder, and whether a metadata file exists."""
     path = root / METADATA
     if not path.is_file():
         return {}, False
@@ -112,14 +174,14 @@ def read_metadata(root: Path) -> tuple[dict[str, tuple[tuple[Student, ...], floa
         data = {}
     if not isinstance(data, dict):
         raise ExportError(f"{path}: unreadable metadata: expected a mapping of submission folders, got {type(data).__name__}")
-    records: dict[str, tuple[tuple[Student, ...], float | None]] = {}
+    records: dict[str, Record] = {}
     for key, record in data.items():
         submitters = _key(record, "submitters") or []
         people = tuple(
             Student(str(_key(p, "name") or ""), str(_key(p, "email") or ""), str(_key(p, "sid") or ""))
             for p in (submitters if isinstance(submitters, list) else [])
         )
-        records[str(key)] = (people, parse_score(_key(record, "score")))
+        records[str(key)] = Record(people, parse_score(_key(record, "score")), parse_time(_key(record, "created_at")))
     return records, True
 
 
@@ -224,5 +286,8 @@ def open_export(export: Path, out: Path) -> Export:
         if not any(_has_python(f) for f in folders):
             raise ExportError(f"{root}: not an export: none of its folders holds a .py file")
     unlisted = tuple(f.name for f in folders if has_metadata and f.name not in records)
-    entries = tuple(ExportEntry(f.name, f, *records.get(f.name, ((), None))) for f in folders)
+    blank = Record()
+    entries = tuple(
+        ExportEntry(f.name, f, r.students, r.export_score, r.created_at) for f in folders for r in [records.get(f.name, blank)]
+    )
     return Export(root, entries, unlisted, has_metadata)

@@ -24,7 +24,7 @@ from pathlib import Path
 from autograder import preflight
 from autograder.batch import FINGERPRINT_KEY, BatchInterrupted, GradeJob, JobResult, grade_many
 from autograder.config import GradingConfig, load_config
-from autograder.export import Export, ExportEntry, ExportError, open_export
+from autograder.export import Export, ExportEntry, ExportError, open_export, parse_due
 from autograder.fingerprint import kit_fingerprint, submission_fingerprint
 from autograder.paths import KitLayout
 from autograder.regrade_report import Row, part_scores, summary, write_grades, write_histogram, write_tests
@@ -33,6 +33,7 @@ __all__ = ["regrade_export", "part_scores", "ExportError"]
 
 EXIT_DONE, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 TABLES = ("grades.csv", "tests.csv", "histogram.png")
+SUBMISSION_PREFIX = "submission_"  # Gradescope's folder name: submission_<the ID its pages show>
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,21 @@ def plan(layout: KitLayout, config: GradingConfig, export: Export, results_dir: 
     return Plan(jobs, reused, fingerprints)
 
 
+def resolve_only(ids: list[str], keys: set[str]) -> tuple[set[str], list[str]]:
+    """The folders ``--only`` names, and the IDs that name none. An ID is a folder name or
+    the bare submission ID Gradescope shows (``236126116`` for ``submission_236126116``)."""
+    chosen, unknown = set(), []
+    for given in ids:
+        name = given.rstrip("/" + os.sep) or given
+        for candidate in (name, SUBMISSION_PREFIX + name):
+            if candidate in keys:
+                chosen.add(candidate)
+                break
+        else:
+            unknown.append(given)
+    return chosen, sorted(unknown)
+
+
 def _usable_cores() -> int:
     """The cores this process may run on (a container's CPU set, not the host's count)."""
     if hasattr(os, "sched_getaffinity"):
@@ -83,8 +99,9 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _resume_command(export: Path, out: Path) -> str:
-    return " ".join(shlex.quote(p) for p in ("python3", "-m", "autograder", "regrade", str(export), "--out", str(out)))
+def _resume_command(export: Path, out: Path, due: str | None) -> str:
+    words = ["python3", "-m", "autograder", "regrade", str(export), "--out", str(out), *(["--due", due] if due else [])]
+    return " ".join(shlex.quote(p) for p in words)
 
 
 def _rows(config: GradingConfig, entries: tuple[ExportEntry, ...], results_dir: Path, fingerprints: dict[str, str], failed: dict[str, JobResult]) -> list[Row]:
@@ -100,23 +117,29 @@ def _rows(config: GradingConfig, entries: tuple[ExportEntry, ...], results_dir: 
 
 
 def regrade_export(
-    layout: KitLayout, export: Path, out: Path, jobs: int | None = None, force: bool = False, only: list[str] | None = None
+    layout: KitLayout, export: Path, out: Path, jobs: int | None = None, force: bool = False, only: list[str] | None = None,
+    due: str | None = None,
 ) -> int:
     """Grade the export into ``out``; the exit code (see the module's docstring).
-    Bad input raises ExportError (or ConfigError) before anything is graded."""
+    ``due`` (``--due``) decides grades.csv's ``late`` column. Bad input raises ExportError
+    (or ConfigError) before anything is graded."""
     config = load_config(layout.config_file)
+    due_at = parse_due(due) if due else None
     preflight.require(config, layout)  # before anything is read or written: --out stays as it was
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: --out exists and is not a folder")
     opened = open_export(export, out)
+    chosen: set[str] | None = None
+    if only:
+        chosen, unknown = resolve_only(only, {e.key for e in opened.entries})
+        if unknown:
+            raise ExportError(
+                f"{export}: no submission folder named {', '.join(unknown)} (--only takes folder names or the IDs Gradescope shows, "
+                f"for {SUBMISSION_PREFIX}<ID>)"
+            )
     if opened.unlisted:
         shown = ", ".join(opened.unlisted[:20]) + (" ..." if len(opened.unlisted) > 20 else "")
         print(f"warning: {len(opened.unlisted)} submission folder(s) not in submission_metadata.yml, graded with blank names: {shown}", file=sys.stderr)
-    chosen = set(only) if only else None
-    if chosen is not None:
-        unknown = sorted(chosen - {e.key for e in opened.entries})
-        if unknown:
-            raise ExportError(f"{export}: no submission folder named {', '.join(unknown)} (--only)")
     out.mkdir(parents=True, exist_ok=True)
     results_dir = out / "results"
     work = plan(layout, config, opened, results_dir, force, chosen)
@@ -142,13 +165,13 @@ def regrade_export(
             print(
                 f"interrupted ({stop}): stopped every grading process; kept {len(stop.finished)} result(s) finished in this run, "
                 f"{len(stop.unfinished)} submission(s) not graded (nothing recorded for them).\n"
-                f"to resume, run the same command again: {_resume_command(export, out)}",
+                f"to resume, run the same command again: {_resume_command(export, out, due)}",
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
         progress.close()
     rows = _rows(config, opened.entries, results_dir, work.fingerprints, failed)
-    write_grades(out / "grades.csv", config, rows)
+    write_grades(out / "grades.csv", config, rows, due_at)
     write_tests(out / "tests.csv", config, rows)
     note = write_histogram(out / "histogram.png", config, rows)
     print(summary(config, rows))

@@ -1,20 +1,25 @@
-"""What a regrade leaves for the TA: ``grades.csv`` (one row per submission, one column
-per part, the total, the score Gradescope holds and whether it changed, what went
-wrong), ``tests.csv`` (one column per test), a per-part score histogram and the
-printed summary ending with the submissions that need a look."""
+"""What a regrade leaves for the TA: ``grades.csv`` (one row per submitter, so a group
+submission gives each member their own row; when it was submitted and whether that was
+late; one column per part, the total, the score Gradescope holds and whether it changed,
+what went wrong), ``tests.csv`` (one row per submission, one column per test), a per-part
+score histogram and the printed summary ending with the submissions that need a look.
+Every CSV cell is spreadsheet-safe (``autograder.csvcell``)."""
 from __future__ import annotations
 
 import collections
 import csv
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from autograder.config import GradingConfig
-from autograder.export import ExportEntry
+from autograder.csvcell import safe_row
+from autograder.export import ExportEntry, Student
 from autograder.report import first_line
 from autograder.triage import describe
 
 SCORE_EPSILON = 1e-6
+STAFF_REQUIREMENTS = "requirements-staff.txt"  # the staff's extras (matplotlib), beside requirements.txt
 
 
 @dataclass(frozen=True)
@@ -48,40 +53,56 @@ def changed(entry: ExportEntry, total: float) -> str:
     return f"{total - entry.export_score:+g}"
 
 
-def write_grades(path: Path, config: GradingConfig, rows: list[Row]) -> None:
+def late(entry: ExportEntry, due: datetime | None) -> str:
+    """``yes`` / ``no`` against the due date; empty when either time is unknown."""
+    if due is None or entry.created_at is None:
+        return ""
+    return "yes" if entry.created_at > due else "no"
+
+
+def grades_header(config: GradingConfig) -> list[str]:
+    return ["submission_id", "name", "email", "sid", "created_at", "late", *(p.number for p in config.parts), "total", "export_score", "changed", "errors"]
+
+
+def write_grades(path: Path, config: GradingConfig, rows: list[Row], due: datetime | None = None) -> None:
+    """One line per submitter (a submission without listed submitters gets one, unnamed):
+    a gradebook joins on the student, and each member of a group gets the group's grade."""
     parts = [p.number for p in config.parts]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission_id", "names", "emails", "sids", *parts, "total", "export_score", "changed", "errors"])
+        writer.writerow(safe_row(grades_header(config)))
         for row in rows:
-            students = row.entry.students
-            people = ["; ".join(s.name for s in students), "; ".join(s.email for s in students), "; ".join(s.sid for s in students)]
-            export_score = "" if row.entry.export_score is None else f"{row.entry.export_score:g}"
+            entry = row.entry
+            export_score = "" if entry.export_score is None else f"{entry.export_score:g}"
+            when = [entry.created_at.isoformat(timespec="seconds") if entry.created_at is not None else "", late(entry, due)]
             if row.results is None:
-                writer.writerow([row.entry.key, *people, *[""] * len(parts), "", export_score, "", row.errors])
-                continue
-            scores = part_scores(config, row.results)
-            total = sum(scores.values())
-            writer.writerow([row.entry.key, *people, *[f"{scores[p]:g}" for p in parts], f"{total:g}", export_score, changed(row.entry, total), row.errors])
+                grade = [*[""] * len(parts), "", export_score, "", row.errors]
+            else:
+                scores = part_scores(config, row.results)
+                total = sum(scores.values())
+                grade = [*[f"{scores[p]:g}" for p in parts], f"{total:g}", export_score, changed(entry, total), row.errors]
+            for student in entry.students or (Student(),):
+                writer.writerow(safe_row([entry.key, student.name, student.email, student.sid, *when, *grade]))
 
 
 def write_tests(path: Path, config: GradingConfig, rows: list[Row]) -> None:
     numbers = [t.number for t in config.tests()]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission_id", *numbers])
+        writer.writerow(safe_row(["submission_id", *numbers]))
         for row in rows:
             scores = {str(t.get("number")): t.get("score", 0.0) for t in (row.results or {}).get("tests", [])}
-            writer.writerow([row.entry.key, *[f"{float(scores[n]):g}" if n in scores else "" for n in numbers]])
+            writer.writerow(safe_row([row.entry.key, *[f"{float(scores[n]):g}" if n in scores else "" for n in numbers]]))
 
 
 def write_histogram(path: Path, config: GradingConfig, rows: list[Row]) -> str:
-    """A PNG of each part's score distribution; matplotlib is a development dependency
-    (not installed on Gradescope), so without it this says so and writes nothing."""
+    """A PNG of each part's score distribution; matplotlib is a staff dependency
+    (requirements-staff.txt, not installed on Gradescope), so without it this says which
+    file to install and writes nothing."""
     try:
         from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
     except ImportError:
-        return "histogram skipped: matplotlib is not installed (pip install -r requirements-dev.txt)"
+        return f"histogram skipped: matplotlib is not installed (python3 -m pip install -r {STAFF_REQUIREMENTS})"
     graded = [r.results for r in rows if r.results is not None]
     columns = 3
     lines = (len(config.parts) + columns - 1) // columns

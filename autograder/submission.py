@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.upload_hints import UploadScan, explain_missing, scan
+
 BOM = b"\xef\xbb\xbf"
 MAX_SOURCE_BYTES = 1 << 20
 
@@ -40,9 +42,12 @@ class StagedSubmission:
 
 
 def find_solution_files(root: Path, modules: tuple[str, ...]) -> tuple[dict[str, Path], dict[str, str]]:
-    """Solution files at the top of ``root`` or inside one subfolder (as zips often have)."""
+    """Solution files at the top of ``root`` or inside one subfolder (as zips often have).
+    A missing file's message says why when the upload shows it: an archive that was not
+    unpacked, or the files folders deep."""
     found: dict[str, Path] = {}
     problems: dict[str, str] = {}
+    upload: UploadScan | None = None  # looked at once, and only if a file is missing
     if not root.is_dir():
         return found, {m: f"submission folder {root} does not exist" for m in modules}
     for module in modules:
@@ -63,7 +68,9 @@ def find_solution_files(root: Path, modules: tuple[str, ...]) -> tuple[dict[str,
         elif len(nested) > 1:
             problems[module] = f"{name} found in several folders ({', '.join(str(p.parent.name) for p in nested)}); submit one copy"
         else:
-            problems[module] = f"{name} not found in your submission"
+            if upload is None:
+                upload = scan(root, tuple(f"{m}.py" for m in modules))
+            problems[module] = f"{name} not found in your submission" + explain_missing(upload, name, tuple(f"{m}.py" for m in modules))
     return found, problems
 
 

@@ -67,9 +67,24 @@ def start(*args: str, cwd: Path = LAYOUT.root) -> subprocess.Popen[str]:
     )
 
 
-def grades(out: Path) -> dict[str, dict[str, str]]:
+PERSON_COLUMNS = ("name", "email", "sid")
+
+
+def grade_rows(out: Path) -> list[dict[str, str]]:
+    """Every line of grades.csv: one per submitter (a group submission has several)."""
     with (out / "grades.csv").open(newline="", encoding="utf-8") as handle:
-        return {row["submission_id"]: row for row in csv.DictReader(handle)}
+        return list(csv.DictReader(handle))
+
+
+def grades(out: Path) -> dict[str, dict[str, str]]:
+    """grades.csv by submission (a group's first submitter's line); the lines of one
+    submission must agree on everything but who the submitter is."""
+    found: dict[str, dict[str, str]] = {}
+    for row in grade_rows(out):
+        first = found.setdefault(row["submission_id"], row)
+        grade = {k: v for k, v in row.items() if k not in PERSON_COLUMNS}
+        assert grade == {k: v for k, v in first.items() if k not in PERSON_COLUMNS}, (first, row)
+    return found
 
 
 @dataclass(frozen=True)

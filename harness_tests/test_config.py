@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -96,6 +97,36 @@ def test_lookup_helpers(real: GradingConfig) -> None:
     assert [p.number for p in real.part_of_module("q3_solution")] == ["3.1", "3.2", "3.3"]
     with pytest.raises(KeyError):
         real.test("9.9.9")
+
+
+def test_exponents_yaml_reads_as_text_are_numbers(real: GradingConfig, data: dict[str, Any], tmp_path: Path) -> None:
+    """PyYAML (YAML 1.1) reads ``1e-3`` and ``4.8e2`` as strings (it wants a dot and a
+    signed exponent); written so in grading.yaml they mean the numbers they plainly are."""
+    text = GRADING_YAML.read_text(encoding="utf-8")
+    rewritten = re.sub(r"\b(rtol|atol): (\d+)\.0e(-\d+)\b", r"\1: \2e\3", text)  # "rtol: 1.0e-3" -> "rtol: 1e-3"
+    as_text = [v for v in _tolerance_values(yaml.safe_load(rewritten)) if isinstance(v, str)]
+    assert as_text, "the rewrite left no tolerance that YAML reads as text"
+    path = tmp_path / "grading.yaml"
+    path.write_text(rewritten, encoding="utf-8")
+    assert [(t.number, t.tolerance) for t in load_config(path).tests()] == [(t.number, t.tolerance) for t in real.tests()]
+    _set(data, ("sandbox", "budget_seconds"), "4.8e2")
+    assert yaml.safe_load(yaml.safe_dump(data))["sandbox"]["budget_seconds"] == "4.8e2"
+    assert load_config(_write(tmp_path, data)).sandbox.budget_seconds == 480.0
+
+
+def _tolerance_values(tree: Any) -> list[Any]:
+    found = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            found.extend([value] if key in ("rtol", "atol") else _tolerance_values(value))
+    return found
+
+
+@pytest.mark.parametrize("text", ["8 minutes", "nan", "1e-3 s", "1,5"])
+def test_text_that_is_not_a_plain_number_is_refused(data: dict[str, Any], tmp_path: Path, text: str) -> None:
+    _set(data, ("parts", "1.2", "tests", "1.2.3", "tolerance", "rtol"), text)
+    path = _write(tmp_path, data)
+    _assert_names(_error(path), path, "parts.1.2.tests.1.2.3.tolerance.rtol", "expected a number", repr(text))
 
 
 # ------------------------------------------------------------------ broken copies
@@ -244,13 +275,16 @@ def test_non_visible_tests_show_after_the_due_date_by_default(real: GradingConfi
     assert {t.visibility for t in real.tests() if t.hidden} == {"after_due_date"}
 
 
-def test_yaml_exponent_without_dot_is_a_string_and_is_rejected(tmp_path: Path) -> None:
-    """PyYAML reads ``1e-4`` (no dot) as a string: the loader must not accept it silently."""
+def test_yaml_exponent_without_dot_is_the_number_it_spells(tmp_path: Path) -> None:
+    """PyYAML reads ``1e-4`` (no dot) as the string '1e-4': the loader takes it as 1e-4,
+    not as an error and not as anything else."""
     path = tmp_path / "grading.yaml"
     path.write_text(
         MINIMAL + '      "1.1.1":\n        name: a\n        points: 4\n        tolerance: {rtol: 1e-4, atol: 1.0e-5, why: w}\n'
     )
-    _assert_names(_error(path), path, "parts.1.1.tests.1.1.1.tolerance.rtol", "expected a number", "'1e-4'")
+    assert yaml.safe_load(path.read_text())["parts"]["1.1"]["tests"]["1.1.1"]["tolerance"]["rtol"] == "1e-4"
+    tolerance = load_config(path).test("1.1.1").tolerance
+    assert tolerance is not None and tolerance.rtol == 1e-4 and tolerance.atol == 1e-5
 
 
 def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:

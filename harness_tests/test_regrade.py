@@ -7,13 +7,14 @@ import csv
 import json
 import shutil
 import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from autograder.batch import FINGERPRINT_KEY
 from autograder.config import load_config
-from autograder.export import ExportError, read_metadata
+from autograder.export import ExportError, Record, read_metadata
 from autograder.grading import grade_folder
 from autograder.regrade import regrade_export
 from autograder.show import render
@@ -61,9 +62,11 @@ def test_metadata_tolerates_ruby_tags_and_unknown_keys(export: Path, tmp_path: P
         zf.extractall(tmp_path)
     records, present = read_metadata(tmp_path / "assignment_42_export")
     assert present
-    assert records["submission_001"][0][0].email == "ada@example.edu" and records["submission_001"][1] == 36.0
-    assert records["submission_002"][0][0].name == "Alan Turing" and records["submission_002"][1] == 36.0
-    assert records["submission_003"] == ((), None)
+    assert records["submission_001"].students[0].email == "ada@example.edu" and records["submission_001"].export_score == 36.0
+    assert records["submission_001"].created_at == datetime(2026, 11, 20, 10, 0, tzinfo=timezone(-timedelta(hours=5)))
+    assert records["submission_002"].students[0].name == "Alan Turing" and records["submission_002"].export_score == 36.0
+    assert records["submission_002"].created_at is None
+    assert records["submission_003"] == Record()
 
 
 def test_regrade_matches_single_gradings_and_resumes(export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,10 +78,10 @@ def test_regrade_matches_single_gradings_and_resumes(export: Path, tmp_path: Pat
     assert "0 reused" in captured.err
     rows = grades(out)
     assert set(rows) == {f"submission_00{i}" for i in range(1, 7)}
-    assert rows["submission_001"]["names"] == "Ada Lovelace" and rows["submission_001"]["total"] == "36"
+    assert rows["submission_001"]["name"] == "Ada Lovelace" and rows["submission_001"]["total"] == "36"
     assert rows["submission_001"]["export_score"] == "36" and rows["submission_001"]["changed"] == ""
     assert float(rows["submission_002"]["changed"]) < 0  # Gradescope holds 36, the bug scores less
-    assert rows["submission_006"]["names"] == "" and rows["submission_006"]["total"] == "36"
+    assert rows["submission_006"]["name"] == "" and rows["submission_006"]["total"] == "36"
     assert rows["submission_004"]["total"] == "0" and "missing q1_solution.py" in rows["submission_004"]["errors"]
     assert rows["submission_005"]["1.1"] == "0" and rows["submission_005"]["2.1"] == "4"
     assert rows["submission_005"]["errors"] == "q1_solution.py: syntax error at line 1"

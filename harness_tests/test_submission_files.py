@@ -1,13 +1,17 @@
-"""Finding the solution files in an upload (top level or one subfolder), cleaning them
+"""Finding the solution files in an upload (top level or one subfolder), saying why they
+are missing (an archive uploaded as it is, files folders deep), cleaning them
 (BOM, CRLF) and staging only them for the worker."""
 from __future__ import annotations
 
+import json
 import os
 import stat
+import zipfile
 from pathlib import Path
 
 
 from autograder.submission import BOM, MAX_SOURCE_BYTES, find_solution_files, normalise_source, stage
+from autograder.triage import describe
 
 MODULES = ("q1_solution", "q2_solution", "q3_solution")
 
@@ -66,6 +70,75 @@ def test_missing_files_are_reported_by_name(tmp_path: Path) -> None:
     assert set(problems) == {"q2_solution", "q3_solution"}
     assert "q2_solution.py not found" in problems["q2_solution"]
     assert "q3_solution.py not found" in problems["q3_solution"]
+
+
+def _zip(archive: Path, files: dict[str, str]) -> Path:
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return archive
+
+
+NAMES = tuple(f"{m}.py" for m in MODULES)
+
+
+def _says_upload_the_files(message: str) -> None:
+    assert "upload the files themselves" in message and all(name in message for name in NAMES), message
+
+
+def test_an_uploaded_zip_is_named_with_what_to_upload_instead(tmp_path: Path) -> None:
+    root = tmp_path / "sub"
+    _zip(root / "hw3.zip", {f"hw3/{name}": "X = 1\n" for name in NAMES})
+    found, problems = find_solution_files(root, MODULES)
+    assert found == {} and set(problems) == set(MODULES)
+    for module in MODULES:
+        message = problems[module]
+        assert message.startswith(f"{module}.py not found in your submission: "), message  # triage reads this start
+        assert f"your upload holds hw3.zip, an archive with {module}.py inside; the grader does not unpack archives" in message
+        _says_upload_the_files(message)
+    assert describe({"tests": [{"number": "1.1.1", "status": "failed", "output": problems["q1_solution"]}]}) == "missing q1_solution.py"
+
+
+def test_other_archives_and_a_zip_in_a_folder_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "sub"
+    _put(root / "hw3.tar.gz", "not really gzip")
+    message = find_solution_files(root, MODULES)[1]["q2_solution"]
+    assert "your upload holds hw3.tar.gz, an archive; the grader does not unpack archives" in message and "not an archive of them" in message
+    _says_upload_the_files(message)
+    other = tmp_path / "other"
+    _zip(other / "final" / "submit.zip", {"notes.txt": "no solutions in here"})
+    message = find_solution_files(other, MODULES)[1]["q3_solution"]
+    assert "your upload holds final/submit.zip, an archive;" in message and "inside" not in message
+
+
+def test_files_folders_deep_are_named_with_their_folder(tmp_path: Path) -> None:
+    root = _upload(tmp_path / "sub", "HW3/code")
+    found, problems = find_solution_files(root, MODULES)
+    assert found == {} and set(problems) == set(MODULES)
+    message = problems["q1_solution"]
+    assert message.startswith("q1_solution.py not found in your submission: it is in HW3/code/, a folder inside a folder")
+    assert "not the folder that holds them" in message
+    _says_upload_the_files(message)
+
+
+def test_a_plain_missing_file_says_nothing_more(tmp_path: Path) -> None:
+    root = tmp_path / "sub"
+    _put(root / "q1_solution.py")
+    _put(root / "README.txt", "my notes")
+    assert find_solution_files(root, MODULES)[1]["q2_solution"] == "q2_solution.py not found in your submission"
+
+
+def test_a_linked_archive_is_not_opened(tmp_path: Path) -> None:
+    """A link to a zip elsewhere on the grader: its contents are never listed to the student."""
+    elsewhere = _zip(tmp_path / "grader" / "secret.zip", {name: "SECRET = 1\n" for name in NAMES})
+    root = tmp_path / "sub"
+    root.mkdir()
+    (root / "hw3.zip").symlink_to(elsewhere)
+    (root / "deep").mkdir()
+    (root / "deep" / "er").symlink_to(tmp_path / "grader", target_is_directory=True)
+    message = find_solution_files(root, MODULES)[1]["q1_solution"]
+    assert message == "q1_solution.py not found in your submission", message
 
 
 def test_macosx_metadata_is_ignored(tmp_path: Path) -> None:
@@ -196,3 +269,25 @@ def test_stage_does_not_follow_symlinks_out_of_the_upload(tmp_path: Path) -> Non
         assert "q1_solution" in staged.problems
     finally:
         staged.cleanup()
+
+
+# ------------------------------------------------------------------ through grading and show
+
+def test_grade_and_show_of_a_zip_upload_say_what_to_upload(tmp_path: Path) -> None:
+    """The real commands: the student's view (``show``) of a grading of an upload that
+    was hw3.zip says so for every test, and the grade table does too."""
+    from harness_tests.regrade_helpers import cli
+
+    upload = tmp_path / "upload"
+    _zip(upload / "hw3.zip", {f"hw3/{name}": "X = 1\n" for name in NAMES})
+    results = tmp_path / "results.json"
+    graded = cli("grade", str(upload), "--results", str(results))
+    assert graded.returncode == 0, graded.stderr
+    assert "your upload holds hw3.zip" in graded.stdout and "total: 0/" in graded.stdout
+    tests = json.loads(results.read_text(encoding="utf-8"))["tests"]
+    assert tests and all("the grader does not unpack archives" in t["output"] for t in tests)
+    shown = cli("show", str(results))
+    assert shown.returncode == 0, shown.stderr
+    visible = [t for t in tests if t.get("visibility", "visible") != "hidden"]
+    assert shown.stdout.count("your upload holds hw3.zip, an archive with") == len(visible) > 0
+    assert "upload the files themselves (q1_solution.py, q2_solution.py, q3_solution.py)" in shown.stdout
