@@ -91,6 +91,9 @@ def download(
         paths[split] = target
         if target.exists():
             continue
+        if failed:  # the network already failed once: list the file without waiting on it again
+            failed.append(target.name)
+            continue
         problem = fetch_url([url.format(split=split) for url in urls], target, timeout)
         if problem is not None:
             failed.append(target.name)
