@@ -48,6 +48,11 @@ NOT_IN_KIT = (
     *INSTRUCTOR_ONLY,
 )
 
+# What of the template folder the student kit ships: its top-level code and notebooks (the
+# solution stubs, the provided report scripts, samplers and notebooks), never what running
+# them leaves there (data, figures, checkpoints, .ipynb_checkpoints/).
+KIT_TEMPLATE_SUFFIXES = (".py", ".ipynb")
+
 KIT_GRADE_PY = '''"""Grade your solutions from any folder: ``python path/to/this/kit/grade.py [FOLDER]``.
 
 Without FOLDER it grades the solution files next to this script; ``--explain`` prints
@@ -160,11 +165,18 @@ def _visible_manifest(layout: KitLayout) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
 
+def _template_files(layout: KitLayout) -> list[Path]:
+    """The template's files that go to the kit's root (``KIT_TEMPLATE_SUFFIXES``, not hidden)."""
+    return [p for p in sorted(layout.template_dir.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.suffix in KIT_TEMPLATE_SUFFIXES]
+
+
 def build_student_kit(layout: KitLayout, out: Path) -> Path:
     config = load_config(layout.config_file)
     archive = _Zip(out / "student_kit.zip")
     _harness(archive, layout, NOT_IN_KIT)
-    archive.add_tree("", layout.template_dir)
+    for path in _template_files(layout):
+        archive.add_file(path.name, path)
     archive.add_bytes("pytest.ini", KIT_PYTEST_INI.encode())
     archive.add_bytes("grading.yaml", kit_config(layout))
     archive.add_bytes("grade.py", KIT_GRADE_PY.encode())

@@ -9,6 +9,9 @@ Usage::
     python q1_vae.py --data-dir data/binarized_mnist            # full run (20 epochs)
     python q1_vae.py --smoke                                    # seconds on CPU, synthetic data
 
+``vae.ipynb`` runs the same steps cell by cell (on Colab too). Figures go to ``--out``
+(default ``vae_out/``); a smoke run's start with ``smoke_``.
+
 The data are the binarised MNIST ``.amat`` text files of Larochelle & Murray
 (``binarized_mnist_{train,valid,test}.amat``: one image per line, 784
 space-separated 0/1 values).
@@ -18,25 +21,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
+from kit_data import DOWNLOAD_OFF, DataUnavailable, download_failed, main_or_exit
+from kit_data import fetch as fetch_url
+from kit_smoke import smoke_name, smoke_title
 from torch.utils.data import DataLoader, TensorDataset
 
 IMAGE_SIDE = 28
 IMAGE_DIM = IMAGE_SIDE * IMAGE_SIDE
 SPLITS = ("train", "valid", "test")
 AMAT_NAME = "binarized_mnist_{split}.amat"
+AMAT_SOURCE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
 AMAT_URLS = (
-    "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/binarized_mnist_{split}.amat",
-    "https://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/binarized_mnist_{split}.amat",
+    AMAT_SOURCE + "binarized_mnist_{split}.amat",
+    AMAT_SOURCE.replace("http:", "https:") + "binarized_mnist_{split}.amat",
 )
+DATA_DIR_HINT = "or pass --data-dir FOLDER"
 PROB_EPS = 1e-6  # keeps decoder means strictly inside (0, 1) so log(mu) and log(1 - mu) stay finite
 
 
@@ -67,55 +74,33 @@ def download(
     splits: Sequence[str] = SPLITS,
     urls: Sequence[str] = AMAT_URLS,
     timeout: float = 60.0,
+    hint: str = DATA_DIR_HINT,
 ) -> dict[str, Path]:
     """Fetch the missing ``.amat`` files into ``data_dir``; files already there are kept.
 
-    Raises ``RuntimeError`` naming the files and the folder when no URL works (for
-    instance offline, or on a cluster node without internet), so that you know
-    where to copy them by hand.
+    Raises ``DataUnavailable`` (a ``FileNotFoundError``) naming the files and the folder
+    when no URL works (for instance offline, or on a cluster node without internet), so
+    that you know where to copy them by hand; ``hint`` says how to point at another folder.
     """
     data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    failures: list[str] = []
+    failed: list[str] = []
+    error = ""
     for split in splits:
         target = amat_path(data_dir, split)
         paths[split] = target
         if target.exists():
             continue
-        error = _fetch_first(urls, split, target, timeout)
-        if error is not None:
-            failures.append(f"  {target.name}: {error}")
-    if failures:
-        names = ", ".join(AMAT_NAME.format(split=s) for s in splits)
-        raise RuntimeError(
-            "Could not download binarised MNIST (no network access?).\n"
-            + "\n".join(failures)
-            + f"\nDownload {names} yourself from\n  {urls[0].format(split='<split>')}\n"
-            f"and put them in {data_dir.resolve()} (or pass --data-dir to the folder holding them)."
-        )
+        if failed:  # the network already failed once: list the file without waiting on it again
+            failed.append(target.name)
+            continue
+        problem = fetch_url([url.format(split=split) for url in urls], target, timeout)
+        if problem is not None:
+            failed.append(target.name)
+            error = problem
+    if failed:
+        raise DataUnavailable("binarised MNIST", failed, data_dir, AMAT_SOURCE, download_failed(error), hint)
     return paths
-
-
-def _fetch_first(urls: Sequence[str], split: str, target: Path, timeout: float) -> str | None:
-    """Try each URL in turn; return None on success or the last error as text."""
-    error = "no URL given"
-    for url in urls:
-        url = url.format(split=split)
-        partial = target.with_suffix(target.suffix + ".part")
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
-                while True:
-                    block = response.read(1 << 20)
-                    if not block:
-                        break
-                    out.write(block)
-            partial.replace(target)  # only complete files get the final name
-            return None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = f"{url}: {exc}"
-            partial.unlink(missing_ok=True)
-    return error
 
 
 def load_amat(path: str | os.PathLike) -> torch.Tensor:
@@ -132,13 +117,18 @@ def load_amat(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def load_binarized_mnist(data_dir: str | os.PathLike, fetch: bool = True) -> dict[str, torch.Tensor]:
-    """Load the three splits, downloading the missing files first when ``fetch`` is true."""
+def load_binarized_mnist(data_dir: str | os.PathLike, fetch: bool = True,
+                         hint: str = DATA_DIR_HINT) -> dict[str, torch.Tensor]:
+    """Load the three splits, downloading the missing files first when ``fetch`` is true.
+
+    Missing files that cannot be fetched raise ``DataUnavailable``, which says which file
+    to put where (``hint``: how to point at another folder).
+    """
     if fetch:
-        download(data_dir)
-    missing = [str(amat_path(data_dir, s)) for s in SPLITS if not amat_path(data_dir, s).exists()]
+        download(data_dir, hint=hint)
+    missing = [amat_path(data_dir, s).name for s in SPLITS if not amat_path(data_dir, s).exists()]
     if missing:
-        raise FileNotFoundError("missing binarised MNIST files: " + ", ".join(missing))
+        raise DataUnavailable("binarised MNIST", missing, data_dir, AMAT_SOURCE, DOWNLOAD_OFF, hint)
     return {split: load_amat(amat_path(data_dir, split)) for split in SPLITS}
 
 
@@ -146,6 +136,12 @@ def synthetic_binary_data(n: int, seed: int = 0, p: float = 0.3) -> torch.Tensor
     """Random binary ``(n, 784)`` images: enough to exercise the code without the dataset."""
     gen = torch.Generator().manual_seed(seed)
     return torch.bernoulli(torch.full((n, IMAGE_DIM), p), generator=gen)
+
+
+def synthetic_splits() -> dict[str, torch.Tensor]:
+    """The three splits of a smoke run (``--smoke``, ``SMOKE = True`` in vae.ipynb): tiny and random."""
+    return {"train": synthetic_binary_data(64, 1), "valid": synthetic_binary_data(16, 2),
+            "test": synthetic_binary_data(8, 3)}
 
 
 def make_loader(data: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
@@ -335,6 +331,65 @@ def train(model: VAE, train_loader: DataLoader, valid_loader: DataLoader, cfg: V
     return history
 
 
+# --------------------------------------------------------------------------- figures
+
+ELBO_TARGET = -102.0  # the validation ELBO the report asks for
+
+
+def save_figures(model: VAE, history: Sequence[dict[str, float]], out_dir: str | os.PathLike,
+                 smoke: bool = False, seed: int = 0, n_samples: int = 64) -> list[Path]:
+    """Write the report's figures: the ELBO per epoch (with the -102 target) and samples.
+
+    Samples are the decoder's Bernoulli means for ``z ~ N(0, I)``, drawn from their own
+    seeded generator so that two runs' figures are comparable. A smoke run's files start
+    with ``smoke_`` and their titles say so.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    fig = Figure(figsize=(6, 4), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    epochs = [h["epoch"] for h in history]
+    marker = "o" if len(epochs) < 30 else None
+    ax.plot(epochs, [-h["train_neg_elbo"] for h in history], marker=marker, label="train ELBO")
+    ax.plot(epochs, [h["valid_elbo"] for h in history], marker=marker, label="validation ELBO")
+    ax.axhline(ELBO_TARGET, color="grey", linestyle="--", label=f"target {ELBO_TARGET:g}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ELBO per example")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(smoke_title("VAE on binarised MNIST: ELBO per epoch", smoke), fontsize=9)
+    paths.append(out / smoke_name("elbo_curve.png", smoke))
+    fig.savefig(paths[-1], dpi=100)
+
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n_samples, model.latent_dim, generator=gen).to(device)
+    model.eval()
+    with torch.no_grad():
+        images = model.decode(z).cpu().reshape(n_samples, IMAGE_SIDE, IMAGE_SIDE).numpy()
+    side = int(np.ceil(np.sqrt(n_samples)))
+    tiles = np.ones((side * side, IMAGE_SIDE, IMAGE_SIDE), dtype=images.dtype)
+    tiles[:n_samples] = images
+    grid = tiles.reshape(side, side, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 1, 3)
+    fig = Figure(figsize=(5, 5.4), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(grid.reshape(side * IMAGE_SIDE, side * IMAGE_SIDE), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(smoke_title("VAE samples: decoder means for z ~ N(0, I)", smoke), fontsize=9)
+    paths.append(out / smoke_name("samples.png", smoke))
+    fig.savefig(paths[-1], dpi=100)
+    return paths
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -348,6 +403,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=cfg.lr)
     parser.add_argument("--is-samples", type=int, default=cfg.is_samples, help="K of the log p(x) estimate")
     parser.add_argument("--seed", type=int, default=cfg.seed)
+    parser.add_argument("--out", default="vae_out", help="folder for the figures")
     parser.add_argument("--save", default=None, help="write the trained weights to this file")
     parser.add_argument("--no-download", action="store_true", help="never try the network")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -360,26 +416,28 @@ def config_from_args(args: argparse.Namespace) -> VAEConfig:
     """The run's hyperparameters; ``--smoke`` shrinks everything but the architecture."""
     cfg = VAEConfig(lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
                     is_samples=args.is_samples, seed=args.seed)
-    if args.smoke:
-        cfg = dataclasses.replace(cfg, epochs=1, batch_size=16, is_samples=8, is_chunk=4,
-                                  max_steps_per_epoch=2)
-    return cfg
+    return smoke_config(cfg) if args.smoke else cfg
+
+
+def smoke_config(cfg: VAEConfig) -> VAEConfig:
+    """``cfg`` shrunk to seconds on CPU (one short epoch, K = 8); the architecture is kept."""
+    return dataclasses.replace(cfg, epochs=1, batch_size=16, is_samples=8, is_chunk=4, max_steps_per_epoch=2)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    """Train, report validation ELBO per epoch, then the test ELBO and IS log-likelihood."""
+    """Train, report validation ELBO per epoch, then the test ELBO and IS log-likelihood,
+    and draw the figures."""
     args = parse_args(argv)
     cfg = config_from_args(args)
     torch.manual_seed(cfg.seed)
     device = torch.device(args.device)
     if args.smoke:
-        data = {"train": synthetic_binary_data(64, 1), "valid": synthetic_binary_data(16, 2),
-                "test": synthetic_binary_data(8, 3)}
+        data = synthetic_splits()
     else:
         data = load_binarized_mnist(args.data_dir, fetch=not args.no_download)
     model = VAE(cfg.latent_dim).to(device)
-    train(model, make_loader(data["train"], cfg.batch_size, True, cfg.seed),
-          make_loader(data["valid"], cfg.batch_size, False), cfg, device)
+    history = train(model, make_loader(data["train"], cfg.batch_size, True, cfg.seed),
+                    make_loader(data["valid"], cfg.batch_size, False), cfg, device)
     if args.save:
         torch.save(model.state_dict(), args.save)
     results: dict[str, float] = {}
@@ -389,8 +447,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         results[f"{split}_log_px"] = evaluate_log_px(model, loader, device, cfg.is_samples, cfg.is_chunk)
         print(f"{split}: ELBO {results[f'{split}_elbo']:.3f}  "
               f"log p(x) ~= {results[f'{split}_log_px']:.3f} (K={cfg.is_samples})")
+    paths = save_figures(model, history, args.out, smoke=args.smoke, seed=cfg.seed)
+    print("figures: " + ", ".join(str(p) for p in paths))
     return results
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main_or_exit(main))

@@ -10,26 +10,28 @@ Usage::
 
     python q2_wgan.py --data-dir data/svhn --out wgan_out       # full run
     python q2_wgan.py --load wgan_out/wgan.pt --out wgan_out    # figures only, from a checkpoint
-    python q2_wgan.py --smoke --out /tmp/wgan_smoke             # seconds on CPU, synthetic data
+    python q2_wgan.py --smoke --out wgan_smoke                  # seconds on CPU, synthetic data
 
-The data is SVHN's ``train_32x32.mat`` (http://ufldl.stanford.edu/housenumbers/).
-Figures are PNG files written with matplotlib's Agg backend (no display needed).
+The data is SVHN's ``train_32x32.mat`` (http://ufldl.stanford.edu/housenumbers/), which
+``q2_samplers.py`` downloads into ``--data-dir`` the first time (offline: it says which
+file to put where). Figures are PNG files written with matplotlib's Agg backend (no
+display needed); a smoke run's files start with ``smoke_`` and their titles say so.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, TensorDataset
-
-SVHN_URL = "http://ufldl.stanford.edu/housenumbers/{name}"
+from kit_data import main_or_exit
+from kit_smoke import smoke_name, smoke_title
+from q2_samplers import infinite_batches, load_svhn, synthetic_svhn
 
 
 @dataclasses.dataclass
@@ -46,52 +48,6 @@ class WGANConfig:
     width: int = 64  # base number of channels of both networks
     seed: int = 0
     log_every: int = 100
-
-
-# --------------------------------------------------------------------------- data
-
-
-def load_svhn_mat(path: str | os.PathLike) -> TensorDataset:
-    """Read an SVHN ``*_32x32.mat`` file into images ``(N, 3, 32, 32)`` in [-1, 1] and labels.
-
-    The file holds ``X`` of shape ``(32, 32, 3, N)`` (uint8) and ``y`` of shape ``(N, 1)``
-    where the digit 0 is stored as 10; labels are returned as 0..9. Images are scaled to
-    [-1, 1] to match the generator's tanh output.
-    """
-    from scipy.io import (
-        loadmat,  # imported here: only needed when reading the real data
-    )
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found: download {path.name} from {SVHN_URL.format(name=path.name)} "
-            f"and put it in {path.parent.resolve()} (or pass --data-dir)."
-        )
-    mat = loadmat(str(path))
-    images = np.asarray(mat["X"])
-    if images.ndim != 4 or images.shape[:3] != (32, 32, 3):
-        raise ValueError(f"{path}: expected 'X' of shape (32, 32, 3, N), got {images.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(images.transpose(3, 2, 0, 1))).float()
-    x = x / 127.5 - 1.0
-    y = torch.from_numpy(np.asarray(mat["y"]).reshape(-1).astype(np.int64)) % 10
-    return TensorDataset(x, y)
-
-
-def synthetic_svhn(n: int, seed: int = 0) -> TensorDataset:
-    """Random images in [-1, 1] and labels: enough to exercise the code without SVHN."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 3, 32, 32, generator=gen) * 2.0 - 1.0
-    return TensorDataset(x, torch.randint(0, 10, (n,), generator=gen))
-
-
-def infinite_batches(dataset: TensorDataset, batch_size: int, seed: int = 0) -> Iterator[torch.Tensor]:
-    """Endless stream of image batches (reshuffled each pass): GAN training counts steps, not epochs."""
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=gen)
-    while True:
-        for batch in loader:
-            yield batch[0]
 
 
 # --------------------------------------------------------------------------- models
@@ -289,22 +245,29 @@ def interpolation_images(generator: Generator, z0: torch.Tensor, z1: torch.Tenso
 
 
 def save_figures(generator: Generator, out_dir: str | os.PathLike, dims: Sequence[int], eps: float,
-                 seed: int = 0, n_samples: int = 64, n_perturb: int = 8) -> list[Path]:
-    """Write the report's figures: samples, one perturbation grid per dimension, interpolations."""
+                 seed: int = 0, n_samples: int = 64, n_perturb: int = 8, smoke: bool = False) -> list[Path]:
+    """Write the report's figures: samples, one perturbation grid per dimension, interpolations.
+
+    ``smoke``: the figures of a smoke run, marked in their file names and titles.
+    """
     out = Path(out_dir)
     device = next(generator.parameters()).device
     gen = torch.Generator().manual_seed(seed)  # the same codes every time, so figures are comparable
     z = torch.randn(n_samples, generator.z_dim, generator=gen).to(device)
-    paths = [save_grid(generate(generator, z), out / "samples.png", nrow=8, title="WGAN-LP samples")]
+    paths = [save_grid(generate(generator, z), out / smoke_name("samples.png", smoke), nrow=8,
+                       title=smoke_title("WGAN-LP samples", smoke))]
     base = z[:n_perturb]
     for d in dims:
-        paths.append(save_grid(perturbation_images(generator, base, d, eps), out / f"perturb_dim{d:03d}.png",
-                               nrow=base.shape[0], title=f"latent dim {d}: +{eps:g}",
+        paths.append(save_grid(perturbation_images(generator, base, d, eps),
+                               out / smoke_name(f"perturb_dim{d:03d}.png", smoke),
+                               nrow=base.shape[0], title=smoke_title(f"latent dim {d}: +{eps:g}", smoke),
                                ylabels=["z", f"z + {eps:g} e_{d}"]))
     alphas = [i / 10 for i in range(11)]
     latent, data = interpolation_images(generator, z[0], z[1], alphas)
-    paths.append(save_grid(torch.cat([latent, data]), out / "interpolation.png", nrow=len(alphas),
-                           title="alpha * z0 + (1 - alpha) * z1  vs  alpha * G(z0) + (1 - alpha) * G(z1)",
+    paths.append(save_grid(torch.cat([latent, data]), out / smoke_name("interpolation.png", smoke),
+                           nrow=len(alphas),
+                           title=smoke_title("alpha * z0 + (1 - alpha) * z1  vs  alpha * G(z0) + (1 - alpha) * G(z1)",
+                                             smoke),
                            xlabels=[f"{a:.1f}" for a in alphas], ylabels=["latent", "data"]))
     return paths
 
@@ -324,6 +287,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="latent dimensions to perturb")
     parser.add_argument("--eps", type=float, default=5.0, help="size of the latent perturbation")
     parser.add_argument("--load", default=None, help="skip training: load this checkpoint, draw figures")
+    parser.add_argument("--no-download", action="store_true", help="never try the network")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true",
                         help="synthetic data, small nets, 2 generator steps: checks the code in seconds")
@@ -339,8 +303,10 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     torch.manual_seed(cfg.seed)
     device = torch.device(args.device)
     state = torch.load(args.load, map_location=device, weights_only=True) if args.load else None
+    smoke = args.smoke
     if state is not None:  # rebuild the networks with the sizes they were trained with
         cfg = dataclasses.replace(cfg, z_dim=state["config"]["z_dim"], width=state["config"]["width"])
+        smoke = smoke or bool(state.get("smoke", False))  # a smoke checkpoint's figures stay marked
     generator = Generator(cfg.z_dim, cfg.width).to(device)
     critic = Critic(cfg.width).to(device)
     out = Path(args.out)
@@ -349,15 +315,15 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         generator.load_state_dict(state["generator"])
         critic.load_state_dict(state["critic"])
     else:
-        data = synthetic_svhn(32, cfg.seed) if args.smoke else load_svhn_mat(Path(args.data_dir) / "train_32x32.mat")
+        data = synthetic_svhn(32, cfg.seed) if args.smoke else load_svhn(args.data_dir, "train", not args.no_download)
         train(generator, critic, infinite_batches(data, cfg.batch_size, cfg.seed), cfg, device)
         torch.save({"generator": generator.state_dict(), "critic": critic.state_dict(),
-                    "config": dataclasses.asdict(cfg)}, out / "wgan.pt")
+                    "config": dataclasses.asdict(cfg), "smoke": smoke}, out / smoke_name("wgan.pt", smoke))
     dims = [d for d in args.dims if 0 <= d < cfg.z_dim]
-    paths = save_figures(generator, out, dims[:2] if args.smoke else dims, args.eps, cfg.seed)
+    paths = save_figures(generator, out, dims[:2] if args.smoke else dims, args.eps, cfg.seed, smoke=smoke)
     print("figures: " + ", ".join(str(p) for p in paths))
     return paths
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main_or_exit(main))

@@ -8,11 +8,14 @@ file and ``resnet_cifar.py`` next to this one). Runs for the report::
     python q3_simsiam.py --data-dir data/cifar10 --out simsiam_out --mlp-mode no_pred_mlp
     python q3_simsiam.py --data-dir data/cifar10 --out simsiam_out --mlp-mode fixed_random_init
     python q3_simsiam.py --plot-runs simsiam_out/*_history.json --out simsiam_out  # one figure for all
-    python q3_simsiam.py --smoke --out /tmp/simsiam_smoke                          # seconds on CPU
+    python q3_simsiam.py --smoke --out simsiam_smoke                               # seconds on CPU
 
 The data are CIFAR-10's python batches (``data_batch_1`` .. ``data_batch_5`` and
-``test_batch`` from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, extracted).
-The augmentations run on whole batches with tensor operations (no torchvision).
+``test_batch`` from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), which
+``q3_samplers.py`` downloads and unpacks into ``--data-dir`` the first time (offline: it
+says which file to put where). The augmentations run on whole batches with tensor
+operations (no torchvision). A smoke run's files start with ``smoke_`` and its figure's
+title says so.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import functools
 import json
 import math
 import os
-import pickle
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,9 +34,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from kit_data import main_or_exit
+from kit_smoke import is_smoke_name, smoke_name, smoke_title
+from q3_samplers import batches, load_cifar10, synthetic_cifar
 from resnet_cifar import resnet18
-
-CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 MLP_MODES = {"none": None, "no_pred_mlp": "no_pred_mlp", "fixed_random_init": "fixed_random_init"}
@@ -64,60 +68,6 @@ class SimSiamConfig:
     def init_lr(self) -> float:
         """The linear scaling rule of the paper: lr = base_lr * batch_size / 256."""
         return self.base_lr * self.batch_size / 256
-
-
-# --------------------------------------------------------------------------- data
-
-
-def _read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pickled CIFAR batch to uint8 images ``(N, 3, 32, 32)`` and int64 labels ``(N,)``.
-
-    Pickle runs code from the file: only load the official CIFAR files.
-    """
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
-    data = batch.get(b"data", batch.get("data"))
-    labels = batch.get(b"labels", batch.get("labels"))
-    if data is None or labels is None:
-        raise ValueError(f"{path}: not a CIFAR-10 batch (no data/labels keys)")
-    data = np.asarray(data, dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != data.shape[0]:
-        raise ValueError(f"{path}: expected data of shape (N, 3072) and N labels, got {data.shape}")
-    images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
-    return images, torch.tensor(list(labels), dtype=torch.int64)
-
-
-def load_cifar10(data_dir: str | os.PathLike) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Train and test splits from the batch files, in ``data_dir`` or its ``cifar-10-batches-py``."""
-    root = Path(data_dir)
-    if (root / "cifar-10-batches-py").is_dir():
-        root = root / "cifar-10-batches-py"
-    names = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-    missing = [n for files in names.values() for n in files if not (root / n).exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"CIFAR-10 batch files missing in {root.resolve()}: {', '.join(missing)}. "
-            f"Download and extract {CIFAR_URL} there (or pass --data-dir).")
-    splits = {}
-    for split, files in names.items():
-        parts = [_read_batch(root / n) for n in files]
-        splits[split] = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
-    return splits
-
-
-def synthetic_cifar(n: int, seed: int = 0, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random uint8 images and labels: enough to exercise the code without CIFAR-10."""
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
-    return images, torch.randint(0, 10, (n,), generator=gen)
-
-
-def batches(n: int, batch_size: int, shuffle: bool, drop_last: bool,
-            gen: torch.Generator | None = None) -> list[torch.Tensor]:
-    """Index batches over ``n`` items; training drops the last one (BatchNorm needs > 1 sample)."""
-    order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
-    stop = n - n % batch_size if drop_last else n
-    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -365,8 +315,12 @@ def train(model: nn.Module, data: dict[str, tuple[torch.Tensor, torch.Tensor]], 
     return history
 
 
-def plot_runs(runs: dict[str, list[dict[str, float | None]]], path: str | os.PathLike) -> Path:
-    """One PNG with training loss, kNN accuracy and output std against epochs, one line per run."""
+def plot_runs(runs: dict[str, list[dict[str, float | None]]], path: str | os.PathLike,
+              smoke: bool = False) -> Path:
+    """One PNG with training loss, kNN accuracy and output std against epochs, one line per run.
+
+    ``smoke``: the figure of smoke runs, marked in its title (the caller names the file).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -383,6 +337,7 @@ def plot_runs(runs: dict[str, list[dict[str, float | None]]], path: str | os.Pat
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    fig.suptitle(smoke_title("SimSiam on CIFAR-10: " + ", ".join(runs), smoke), fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight", dpi=100)
@@ -411,6 +366,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", default=None, help="run name for output files (default: from the flags)")
     parser.add_argument("--plot-runs", nargs="+", default=None, metavar="HISTORY_JSON",
                         help="no training: plot saved histories together")
+    parser.add_argument("--no-download", action="store_true", help="never try the network")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true",
                         help="synthetic data, tiny network, 2 steps: checks the code in seconds")
@@ -440,24 +396,25 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     if args.plot_runs:
         runs = {Path(p).name.replace("_history.json", ""): json.loads(Path(p).read_text()) for p in args.plot_runs}
-        return [plot_runs(runs, out / "comparison.png")]
+        smoke = args.smoke or any(is_smoke_name(name) for name in runs)
+        return [plot_runs(runs, out / smoke_name("comparison.png", smoke), smoke)]
     cfg = config_from_args(args)
     torch.manual_seed(cfg.seed)
     device = torch.device(args.device)
     if args.smoke:
         data = {"train": synthetic_cifar(32, 1), "test": synthetic_cifar(8, 2)}
     else:
-        data = load_cifar10(args.data_dir)
+        data = load_cifar10(args.data_dir, download=not args.no_download)
     model = build_model(cfg).to(device)
     history = train(model, data, cfg, device)
-    name = args.name or run_name(cfg)
+    name = smoke_name(args.name or run_name(cfg), args.smoke)
     paths = [out / f"{name}_history.json", out / f"{name}.pt"]
     paths[0].write_text(json.dumps(history, indent=1))
     torch.save({"model": model.state_dict(), "config": dataclasses.asdict(cfg)}, paths[1])
-    paths.append(plot_runs({name: history}, out / f"{name}_curves.png"))
+    paths.append(plot_runs({name: history}, out / f"{name}_curves.png", args.smoke))
     print("wrote " + ", ".join(str(p) for p in paths))
     return paths
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main_or_exit(main))

@@ -1,4 +1,4 @@
-"""Fixtures for the tests of the provided report code (q1_vae, q2_wgan, q3_simsiam, resnet_cifar).
+"""Fixtures for the tests of the provided report code (q1_vae, q2_wgan, q3_simsiam, their samplers, resnet_cifar).
 
 The report scripts live in ``student_template/`` and import the student's
 ``q*_solution`` modules by name. These fixtures import them with a controlled
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "reference"
 TEMPLATE = REPO / "student_template"
 SOLUTIONS = ("q1_solution", "q2_solution", "q3_solution")
-SCRIPTS = ("resnet_cifar", "q1_vae", "q2_wgan", "q3_simsiam")
+SCRIPTS = ("kit_data", "kit_smoke", "resnet_cifar", "q1_vae", "q2_samplers", "q2_wgan", "q3_samplers", "q3_simsiam")
 
 
 def _no_network(*args: object, **kwargs: object) -> None:

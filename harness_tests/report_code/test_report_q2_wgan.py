@@ -20,7 +20,7 @@ def write_svhn_mat(path, n: int = 5, seed: int = 0):
 
 def test_load_svhn_mat_layout_scale_and_labels(ref, tmp_path):
     images, _ = write_svhn_mat(tmp_path / "train_32x32.mat")
-    dataset = ref.q2_wgan.load_svhn_mat(tmp_path / "train_32x32.mat")
+    dataset = ref.q2_samplers.load_svhn_mat(tmp_path / "train_32x32.mat")
     x, y = dataset.tensors
     assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32
     assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
@@ -32,10 +32,10 @@ def test_load_svhn_mat_layout_scale_and_labels(ref, tmp_path):
 
 def test_load_svhn_mat_missing_or_malformed(ref, tmp_path):
     with pytest.raises(FileNotFoundError, match="ufldl.stanford.edu"):
-        ref.q2_wgan.load_svhn_mat(tmp_path / "train_32x32.mat")
+        ref.q2_samplers.load_svhn_mat(tmp_path / "train_32x32.mat")
     scipy_io.savemat(str(tmp_path / "bad.mat"), {"X": np.zeros((28, 28, 1, 2), np.uint8), "y": np.zeros((2, 1))})
     with pytest.raises(ValueError, match=r"\(32, 32, 3, N\)"):
-        ref.q2_wgan.load_svhn_mat(tmp_path / "bad.mat")
+        ref.q2_samplers.load_svhn_mat(tmp_path / "bad.mat")
 
 
 @pytest.mark.parametrize("width", [8, 64])
@@ -138,12 +138,15 @@ def test_cli_smoke_run_writes_figures_and_checkpoint(ref, tmp_path, assert_png, 
     out = tmp_path / "wgan"
     paths = ref.q2_wgan.main(["--smoke", "--out", str(out), "--dims", "0", "7"])
     names = sorted(p.name for p in paths)
-    assert names == ["interpolation.png", "perturb_dim000.png", "perturb_dim007.png", "samples.png"]
+    assert names == ["smoke_interpolation.png", "smoke_perturb_dim000.png", "smoke_perturb_dim007.png",
+                     "smoke_samples.png"]
     for path in paths:
         assert_png(path)
-    assert (out / "wgan.pt").stat().st_size > 0
+    assert (out / "smoke_wgan.pt").stat().st_size > 0
     assert "W estimate" in capsys.readouterr().out
-    # figures again from the checkpoint, without training
-    again = ref.q2_wgan.main(["--smoke", "--out", str(tmp_path / "again"), "--load", str(out / "wgan.pt")])
+    # figures again from the checkpoint, without training and without --smoke: still marked
+    again = ref.q2_wgan.main(["--out", str(tmp_path / "again"), "--load", str(out / "smoke_wgan.pt")])
+    assert sorted(p.name for p in again) == ["smoke_interpolation.png"] + [
+        f"smoke_perturb_dim{d:03d}.png" for d in range(8)] + ["smoke_samples.png"]
     for path in again:
         assert_png(path)

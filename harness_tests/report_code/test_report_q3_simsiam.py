@@ -68,7 +68,7 @@ def write_cifar(folder, n: int = 3):
 def test_load_cifar10_reads_the_python_batches(ref, tmp_path, nested):
     folder = tmp_path / "cifar-10-batches-py" if nested else tmp_path / "flat"
     batches = write_cifar(folder)
-    data = ref.q3_simsiam.load_cifar10(tmp_path if nested else folder)
+    data = ref.q3_samplers.load_cifar10(tmp_path if nested else folder)
     (train_x, train_y), (test_x, test_y) = data["train"], data["test"]
     assert train_x.shape == (15, 3, 32, 32) and train_x.dtype == torch.uint8
     assert test_x.shape == (3, 3, 32, 32) and train_y.shape == (15,) and train_y.dtype == torch.int64
@@ -82,7 +82,7 @@ def test_load_cifar10_reads_the_python_batches(ref, tmp_path, nested):
 
 def test_load_cifar10_missing_files_say_where_to_get_them(ref, tmp_path):
     with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz"):
-        ref.q3_simsiam.load_cifar10(tmp_path)
+        ref.q3_samplers.load_cifar10(tmp_path)
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -185,11 +185,12 @@ def test_train_loop_reports_loss_and_knn_each_epoch(ref):
 def test_cli_smoke_run_writes_history_curves_and_comparison(ref, tmp_path, assert_png, capsys):
     out = tmp_path / "simsiam"
     paths = ref.q3_simsiam.main(["--smoke", "--out", str(out), "--no-stop-gradient", "--mlp-mode", "no_pred_mlp"])
-    assert [p.name for p in paths] == ["sg_off-mlp_no_pred_mlp_history.json", "sg_off-mlp_no_pred_mlp.pt",
-                                       "sg_off-mlp_no_pred_mlp_curves.png"]
+    assert [p.name for p in paths] == ["smoke_sg_off-mlp_no_pred_mlp_history.json", "smoke_sg_off-mlp_no_pred_mlp.pt",
+                                       "smoke_sg_off-mlp_no_pred_mlp_curves.png"]
     history = json.loads(paths[0].read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     assert_png(paths[2])
     assert "kNN acc" in capsys.readouterr().out
     comparison = ref.q3_simsiam.main(["--plot-runs", str(paths[0]), str(paths[0]), "--out", str(out)])
+    assert comparison[0].name == "smoke_comparison.png"  # smoke histories make a marked comparison
     assert_png(comparison[0])
