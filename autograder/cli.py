@@ -19,19 +19,36 @@ from autograder.preflight import PreflightError
 
 def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
     from autograder import fixturegen
-    from autograder.fixture_verify import verify
+    from autograder.fixture_verify import check
+    from autograder.recipes import CoincidingMistake
 
     config = load_config(layout.config_file)
     if args.action == "generate":
-        manifest = fixturegen.generate(config, layout)
+        coinciding: list[CoincidingMistake] = []
+        manifest = fixturegen.generate(config, layout, coinciding=coinciding)
+        for mistake in coinciding:
+            print(mistake.line())
         sizes = sum((layout.fixtures_dir / f).stat().st_size for f in manifest["files"])  # type: ignore[union-attr]
         print(f"wrote {len(manifest['cases'])} cases to {layout.fixtures_dir} ({sizes / 1024:.0f} KiB)")  # type: ignore[arg-type]
         return 0
-    problems = verify(config, layout)
-    for problem in problems:
+    result = check(config, layout, styles=_styles_option(args))
+    for note in result.notes:
+        print(note)
+    for problem in result.problems:
         print(f"FAIL {problem}")
-    print("fixtures verified" if not problems else f"{len(problems)} problem(s)")
-    return 0 if not problems else 1
+    print("fixtures verified" if not result.problems else f"{len(result.problems)} problem(s)")
+    return 0 if not result.problems else 1
+
+
+def _styles_option(args: argparse.Namespace) -> Path | None:
+    """``--styles DIR``: a folder of correct styles other than the project's own."""
+    styles = getattr(args, "styles", None)
+    if styles is None:
+        return None
+    path = Path(styles).resolve()
+    if not path.is_dir():
+        raise UsageError(f"{styles}: --styles folder not found")
+    return path
 
 
 def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
@@ -70,6 +87,8 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+STYLES_DEFAULT = "harness_tests/submissions/styles/"
+
 # Instructor commands and the modules each needs (absent from the student kit).
 INSTRUCTOR_MODULES = {
     "fixtures": ("fixturegen", "fixture_verify"),
@@ -96,11 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     if available("fixtures"):
         fixtures = sub.add_parser("fixtures", help="generate or verify the frozen fixtures")
         fixtures.add_argument("action", choices=("generate", "verify"))
+        fixtures.add_argument("--styles", default=None, metavar="DIR", help=f"verify: the correct styles to calibrate with (default: {STYLES_DEFAULT})")
     if available("build"):
         build = sub.add_parser("build", help="write autograder.zip and student_kit.zip")
         build.add_argument("--out", required=True)
     if available("calibrate"):
-        sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
+        calibrate = sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
+        calibrate.add_argument("--styles", default=None, metavar="DIR", help=f"the correct styles, one folder each (default: {STYLES_DEFAULT}); the reference always counts")
     if available("regrade"):
         regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
         regrade.add_argument("export")
@@ -132,8 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "calibrate":
             from autograder.calibrate import calibrate
+            from autograder.fixture_store import FixtureError
 
-            report = calibrate(layout)
+            try:
+                report = calibrate(layout, styles=_styles_option(args))
+            except FixtureError as exc:  # missing or corrupt fixtures: the message names the file
+                raise UsageError(str(exc)) from None
             print(report.table())
             return 0 if all(t.ok for t in report.tests.values()) else 1
         if args.command == "regrade":
