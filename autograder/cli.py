@@ -96,6 +96,8 @@ INSTRUCTOR_MODULES = {
     "calibrate": ("calibrate",),
     "regrade": ("regrade", "batch"),
     "show": ("show",),
+    "new": ("scaffold", "scaffold_files"),
+    "sandbox-users": ("gradescope", "sandbox_users"),  # Gradescope's side (setup.sh), not the student kit's
 }
 
 
@@ -132,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     if available("show"):
         show = sub.add_parser("show", help="render one results.json as the student sees it on Gradescope")
         show.add_argument("results")
+    if available("new"):
+        new = sub.add_parser("new", help="write a new assignment's project: this engine and a working two-function example")
+        new.add_argument("name", help="the assignment's name (letters, digits, '-', '_'); the solution module is NAME_solution")
+        new.add_argument("--out", default=None, help="the project folder to create (default: ./NAME)")
+    if available("sandbox-users"):
+        sub.add_parser("sandbox-users", help="print the sandbox users grading.yaml names, one a line (setup.sh creates them)")
     args = parser.parse_args(argv)
     _interrupt_on_sigterm()
     try:
@@ -165,6 +173,22 @@ def main(argv: list[str] | None = None) -> int:
             from autograder.regrade import regrade_export
 
             return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force, args.only)
+        if args.command == "new":
+            from autograder.scaffold import ScaffoldError, next_steps, scaffold
+
+            out = Path(args.out) if args.out else Path(args.name)
+            try:
+                written = scaffold(args.name, out)
+            except ScaffoldError as exc:
+                raise UsageError(str(exc)) from None
+            print(f"wrote {len(written)} files and folders to {out}")
+            print(next_steps(out))
+            return 0
+        if args.command == "sandbox-users":
+            from autograder.sandbox_users import sandbox_users
+
+            print("\n".join(sandbox_users(load_config(layout.config_file))))
+            return 0
         if args.command == "show":
             from autograder.show import render_file
 
