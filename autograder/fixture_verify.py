@@ -56,8 +56,10 @@ def _calibrated(config: GradingConfig, layout: KitLayout, styles: Path | None, n
     problems = []
     for entry in report.tests.values():
         if entry.style_ratio > STYLE_LIMIT:
-            why = (" (the reference itself, in float32 on the inputs it is sent: float32 rounding alone leaves less than a tenfold "
-                   "margin, so a correct submission may fail on another draw)") if entry.worst_style.startswith(REFERENCE + " ") else ""
+            why = (" (the reference itself: run in float32 on the inputs it is sent, against its own float64 result on those inputs, "
+                   "only float32 rounding separates them, and this tolerance leaves that less than a tenfold margin, so a correct "
+                   "submission may fail on another draw; a recipe that computes expected values without recipes.f64/with_grads "
+                   "may be using other inputs than it sends)") if entry.worst_style.startswith(REFERENCE + " ") else ""
             problems.append(f"test {entry.number}: a correct style uses {entry.style_ratio:.3g} of the tolerance (over {STYLE_LIMIT}; {entry.worst_style}){why}: "
                             "widen its tolerance in grading.yaml (`python -m autograder calibrate` shows the figures), then regenerate")
         if entry.mistake_ratio < MISTAKE_LIMIT:
