@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autograder.calibrate import STYLE_LIMIT
 from autograder.config import load_config
@@ -182,3 +183,44 @@ def test_a_known_mistake_equal_to_the_right_answer_is_named_by_generate_and_cali
     assert len(pattern.findall(generated)) == 1 and generated.count("warning:") == 1, generated
     assert len(pattern.findall(ok(cli(project, "calibrate")))) == 1
 
+
+
+def _readme_blocks(language: str) -> list[str]:
+    """The README's example blocks of ``language`` in its test API section."""
+    text = (LAYOUT.root / "README.md").read_text(encoding="utf-8")
+    section = text.split("### The test API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
+
+
+def config_points(project: Path, number: str) -> float:
+    return load_config(project / "grading.yaml").test(number).points
+
+
+def test_the_readme_example_test_grades_the_scaffold(tmp_path: Path) -> None:
+    """The README's example recipe builds its cases with the scaffold's reference, and its
+    example tests, put in place of the scaffold's 2.2 and 2.3, give the reference full
+    marks and the template none."""
+    from autograder.recipes import CaseSpec, load_reference, run_recipe
+
+    project = tmp_path / "demo"
+    ok(cli(LAYOUT.root, "new", "demo", "--out", str(project)))
+    recipe, test_code = _readme_blocks("python")
+    namespace: dict[str, object] = {}
+    exec(compile(recipe, "README.md (recipe)", "exec"), namespace)
+    reference = load_reference(project / "reference", ["demo_solution"])
+    specs = namespace["CASES"]
+    assert isinstance(specs, tuple) and all(isinstance(s, CaseSpec) for s in specs)
+    for spec in specs:
+        data = run_recipe(spec, reference, 1)
+        assert {"out", "grad.pred", "grad.target"} <= set(data.expected) and "out:sum" in data.hints, spec.name
+    (rubric,) = _readme_blocks("yaml")
+    entries = yaml.safe_load(rubric)
+    assert sorted(entries) == sorted(s.test for s in specs) and all(e["points"] == config_points(project, n) for n, e in entries.items())
+    tests = project / "tests" / "test_demo.py"
+    text = tests.read_text(encoding="utf-8")
+    kept = text[: text.index('@pytest.mark.graded("2.2")')]
+    tests.write_text(kept + "\n\n" + test_code, encoding="utf-8")
+    ok(cli(project, "fixtures", "generate"))
+    config = load_config(project / "grading.yaml")
+    assert total(ok(cli(project, "grade"))) == (config.total_points, config.total_points)
+    assert total(cli(project, "grade", "student_template").stdout) == (0.0, config.total_points)
