@@ -224,3 +224,14 @@ def test_the_readme_example_test_grades_the_scaffold(tmp_path: Path) -> None:
     config = load_config(project / "grading.yaml")
     assert total(ok(cli(project, "grade"))) == (config.total_points, config.total_points)
     assert total(cli(project, "grade", "student_template").stdout) == (0.0, config.total_points)
+
+
+def test_the_reference_is_a_style_whatever_the_styles_folder_holds(tmp_path: Path) -> None:
+    from autograder.calibrate import REFERENCE, STYLES, _styles
+
+    notes: list[str] = []
+    folders = _styles(LAYOUT, tmp_path / "with", LAYOUT.root / STYLES, notes)
+    styles = [p for p in (LAYOUT.root / STYLES).iterdir() if p.is_dir() and list(p.glob("*.py"))]
+    assert folders[REFERENCE] == LAYOUT.reference_dir and len(folders) == 1 + len(styles) and not notes, notes
+    assert _styles(LAYOUT, tmp_path / "without", tmp_path / "nowhere", notes) == {REFERENCE: LAYOUT.reference_dir}
+    assert len(notes) == 1 and "no styles folder" in notes[0]

@@ -111,7 +111,8 @@ def test_every_correct_style_gets_every_visible_point_in_the_kit(kit_zip: Path, 
 # ------------------------------------------------------------------ what the kit holds
 
 INSTRUCTOR_TOOLS = ("calibrate", "fixturegen", "fixture_verify", "build", "regrade", "batch", "gradescope",
-                    "export", "fingerprint", "progress", "regrade_report", "show", "triage")
+                    "export", "fingerprint", "progress", "regrade_report", "show", "triage", "scaffold", "scaffold_files",
+                    "sandbox_users")
 
 
 def test_kit_holds_no_instructor_tools_and_offers_only_grade(kit_zip: Path, tmp_path: Path) -> None:
