@@ -26,12 +26,12 @@ from autograder.compare import tolerance_ratio
 from autograder.config import GradingConfig, load_config
 from autograder.fixture_store import FixtureStore
 from autograder.grading import run_pytest
-from autograder.paths import KitLayout
+from autograder.paths import STYLES_FOLDER, KitLayout
 from autograder.plugin import GradingHandle
 from autograder.recipes import CoincidingMistake, coinciding_mistakes, load_cases, load_reference, run_recipe
 from autograder.worker_pool import start_workers
 
-STYLES = Path("harness_tests") / "submissions" / "styles"  # below the project root
+STYLES = STYLES_FOLDER  # below the project root (KitLayout.styles_dir)
 REFERENCE = "reference"
 STYLE_LIMIT = 0.1
 MISTAKE_LIMIT = 10.0
@@ -71,7 +71,7 @@ class CalibrationReport:
 
 
 def styles_folder(layout: KitLayout, styles: Path | None = None) -> Path:
-    return layout.root / STYLES if styles is None else styles
+    return layout.styles_dir if styles is None else styles
 
 
 def _styles(layout: KitLayout, root: Path, styles: Path, notes: list[str]) -> dict[str, Path]:

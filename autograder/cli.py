@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from autograder.config import ConfigError, load_config
-from autograder.paths import KitLayout
+from autograder.paths import STYLES_FOLDER, KitLayout
 from autograder.preflight import PreflightError
 
 
@@ -87,8 +87,6 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-STYLES_DEFAULT = "harness_tests/submissions/styles/"
-
 # Instructor commands and the modules each needs (absent from the student kit).
 INSTRUCTOR_MODULES = {
     "fixtures": ("fixturegen", "fixture_verify"),
@@ -117,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     if available("fixtures"):
         fixtures = sub.add_parser("fixtures", help="generate or verify the frozen fixtures")
         fixtures.add_argument("action", choices=("generate", "verify"))
-        fixtures.add_argument("--styles", default=None, metavar="DIR", help=f"verify: the correct styles to calibrate with (default: {STYLES_DEFAULT})")
+        fixtures.add_argument("--styles", default=None, metavar="DIR", help=f"verify: the correct styles to calibrate with (default: {STYLES_FOLDER.as_posix()}/)")
     if available("build"):
         build = sub.add_parser("build", help="write autograder.zip and student_kit.zip")
         build.add_argument("--out", required=True)
     if available("calibrate"):
         calibrate = sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
-        calibrate.add_argument("--styles", default=None, metavar="DIR", help=f"the correct styles, one folder each (default: {STYLES_DEFAULT}); the reference always counts")
+        calibrate.add_argument("--styles", default=None, metavar="DIR", help=f"the correct styles, one folder each (default: {STYLES_FOLDER.as_posix()}/); the reference always counts")
     if available("regrade"):
         regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
         regrade.add_argument("export")

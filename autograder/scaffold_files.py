@@ -4,6 +4,8 @@ functions (4 points each) that shows every piece the engine needs. Placeholders:
 sandbox user), ``__TESTS__`` (the graded test module's name)."""
 from __future__ import annotations
 
+from autograder.paths import STYLES_FOLDER
+
 SOLUTION_DOCS = {
     "softplus": '''    """``log(1 + exp(x))`` elementwise, finite for every finite ``x``.
 
@@ -368,5 +370,5 @@ FILES = {
     "assignment/kit/README.md": KIT_README,
     "assignment/kit/requirements.txt": KIT_REQUIREMENTS,
     "tests/__TESTS__.py": TESTS,
-    "harness_tests/submissions/styles/README.md": STYLES_README,
+    f"{STYLES_FOLDER.as_posix()}/README.md": STYLES_README,
 }
