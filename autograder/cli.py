@@ -13,25 +13,42 @@ import sys
 from pathlib import Path
 
 from autograder.config import ConfigError, load_config
-from autograder.paths import KitLayout
+from autograder.paths import STYLES_FOLDER, KitLayout
 from autograder.preflight import PreflightError
 
 
 def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
     from autograder import fixturegen
-    from autograder.fixture_verify import verify
+    from autograder.fixture_verify import check
+    from autograder.recipes import CoincidingMistake
 
     config = load_config(layout.config_file)
     if args.action == "generate":
-        manifest = fixturegen.generate(config, layout)
+        coinciding: list[CoincidingMistake] = []
+        manifest = fixturegen.generate(config, layout, coinciding=coinciding)
+        for mistake in coinciding:
+            print(mistake.line())
         sizes = sum((layout.fixtures_dir / f).stat().st_size for f in manifest["files"])  # type: ignore[union-attr]
         print(f"wrote {len(manifest['cases'])} cases to {layout.fixtures_dir} ({sizes / 1024:.0f} KiB)")  # type: ignore[arg-type]
         return 0
-    problems = verify(config, layout)
-    for problem in problems:
+    result = check(config, layout, styles=_styles_option(args))
+    for note in result.notes:
+        print(note)
+    for problem in result.problems:
         print(f"FAIL {problem}")
-    print("fixtures verified" if not problems else f"{len(problems)} problem(s)")
-    return 0 if not problems else 1
+    print("fixtures verified" if not result.problems else f"{len(result.problems)} problem(s)")
+    return 0 if not result.problems else 1
+
+
+def _styles_option(args: argparse.Namespace) -> Path | None:
+    """``--styles DIR``: a folder of correct styles other than the project's own."""
+    styles = getattr(args, "styles", None)
+    if styles is None:
+        return None
+    path = Path(styles).resolve()
+    if not path.is_dir():
+        raise UsageError(f"{styles}: --styles folder not found")
+    return path
 
 
 def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
@@ -77,6 +94,8 @@ INSTRUCTOR_MODULES = {
     "calibrate": ("calibrate",),
     "regrade": ("regrade", "batch"),
     "show": ("show",),
+    "new": ("scaffold", "scaffold_files"),
+    "sandbox-users": ("gradescope", "sandbox_users"),  # Gradescope's side (setup.sh), not the student kit's
 }
 
 
@@ -96,11 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     if available("fixtures"):
         fixtures = sub.add_parser("fixtures", help="generate or verify the frozen fixtures")
         fixtures.add_argument("action", choices=("generate", "verify"))
+        fixtures.add_argument("--styles", default=None, metavar="DIR", help=f"verify: the correct styles to calibrate with (default: {STYLES_FOLDER.as_posix()}/)")
     if available("build"):
         build = sub.add_parser("build", help="write autograder.zip and student_kit.zip")
         build.add_argument("--out", required=True)
     if available("calibrate"):
-        sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
+        calibrate = sub.add_parser("calibrate", help="show how each tolerance sits between correct styles and known mistakes")
+        calibrate.add_argument("--styles", default=None, metavar="DIR", help=f"the correct styles, one folder each (default: {STYLES_FOLDER.as_posix()}/); the reference always counts")
     if available("regrade"):
         regrade = sub.add_parser("regrade", help="grade every submission of a Gradescope export")
         regrade.add_argument("export")
@@ -114,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     if available("show"):
         show = sub.add_parser("show", help="render one results.json as the student sees it on Gradescope")
         show.add_argument("results")
+    if available("new"):
+        new = sub.add_parser("new", help="write a new assignment's project: this engine and a working two-function example")
+        new.add_argument("name", help="the assignment's name (letters, digits, '-', '_'); the solution module is NAME_solution")
+        new.add_argument("--out", default=None, help="the project folder to create (default: ./NAME)")
+    if available("sandbox-users"):
+        sub.add_parser("sandbox-users", help="print the sandbox users grading.yaml names, one a line (setup.sh creates them)")
     args = parser.parse_args(argv)
     _interrupt_on_sigterm()
     try:
@@ -135,14 +162,34 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "calibrate":
             from autograder.calibrate import calibrate
+            from autograder.fixture_store import FixtureError
 
-            report = calibrate(layout)
+            try:
+                report = calibrate(layout, styles=_styles_option(args))
+            except FixtureError as exc:  # missing or corrupt fixtures: the message names the file
+                raise UsageError(str(exc)) from None
             print(report.table())
             return 0 if all(t.ok for t in report.tests.values()) else 1
         if args.command == "regrade":
             from autograder.regrade import regrade_export
 
             return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force, args.only, args.due)
+        if args.command == "new":
+            from autograder.scaffold import ScaffoldError, next_steps, scaffold
+
+            out = Path(args.out) if args.out else Path(args.name)
+            try:
+                written = scaffold(args.name, out)
+            except ScaffoldError as exc:
+                raise UsageError(str(exc)) from None
+            print(f"wrote {len(written)} files and folders to {out}")
+            print(next_steps(out))
+            return 0
+        if args.command == "sandbox-users":
+            from autograder.sandbox_users import sandbox_users
+
+            print("\n".join(sandbox_users(load_config(layout.config_file))))
+            return 0
         if args.command == "show":
             from autograder.show import render_file
 

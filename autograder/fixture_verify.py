@@ -1,8 +1,12 @@
 """``fixtures verify`` (and the check before ``build``): refuse fixtures that do not match
 what made them, that would ship a non-visible test's expected values in the student kit,
 on which the reference does not score full marks, or whose tolerances are out of
-calibration. Every problem is one line that says what to run."""
+calibration. Every problem is one line that says what to run; what verify could not
+check (no styles folder: the reference alone is calibrated) is a note, not a problem."""
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from safetensors import safe_open
 
@@ -42,16 +46,21 @@ def _reference_passes(config: GradingConfig, layout: KitLayout) -> list[str]:
     return problems
 
 
-def _calibrated(config: GradingConfig, layout: KitLayout) -> list[str]:
-    from autograder.calibrate import MISTAKE_LIMIT, STYLE_LIMIT, STYLES, calibrate
+def _calibrated(config: GradingConfig, layout: KitLayout, styles: Path | None, notes: list[str]) -> list[str]:
+    """The reference is always a correct style (see calibrate.py), with or without a styles
+    folder; a missing or empty one is a note."""
+    from autograder.calibrate import MISTAKE_LIMIT, REFERENCE, STYLE_LIMIT, calibrate
 
-    if not (layout.root / STYLES).is_dir():
-        return []
-    report = calibrate(layout, config)
+    report = calibrate(layout, config, styles)
+    notes += report.notes + [c.line() for c in report.coinciding]
     problems = []
     for entry in report.tests.values():
         if entry.style_ratio > STYLE_LIMIT:
-            problems.append(f"test {entry.number}: a correct style uses {entry.style_ratio:.3g} of the tolerance (over {STYLE_LIMIT}; {entry.worst_style}): "
+            why = (" (the reference itself: run in float32 on the inputs it is sent, against its own float64 result on those inputs, "
+                   "only float32 rounding separates them, and this tolerance leaves that less than a tenfold margin, so a correct "
+                   "submission may fail on another draw; a recipe that computes expected values without recipes.f64/with_grads "
+                   "may be using other inputs than it sends)") if entry.worst_style.startswith(REFERENCE + " ") else ""
+            problems.append(f"test {entry.number}: a correct style uses {entry.style_ratio:.3g} of the tolerance (over {STYLE_LIMIT}; {entry.worst_style}){why}: "
                             "widen its tolerance in grading.yaml (`python -m autograder calibrate` shows the figures), then regenerate")
         if entry.mistake_ratio < MISTAKE_LIMIT:
             problems.append(f"test {entry.number}: a known mistake is only {entry.mistake_ratio:.3g} tolerances away (under {MISTAKE_LIMIT:g}; {entry.closest_mistake}): "
@@ -59,20 +68,33 @@ def _calibrated(config: GradingConfig, layout: KitLayout) -> list[str]:
     return problems
 
 
-def verify(config: GradingConfig, layout: KitLayout, *, grade: bool = True) -> list[str]:
+@dataclass
+class Verification:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # printed, never refused for
+
+
+def check(config: GradingConfig, layout: KitLayout, *, grade: bool = True, styles: Path | None = None) -> Verification:
     """Problems, cheapest checks first: if the files themselves are wrong, grading with
     them would only repeat it. The first checks are the grading's own preflight, for the
     course's kit (both files, torch, recipes, reference, rubric)."""
     try:
         store = FixtureStore(layout.fixtures_dir)
     except FixtureError as exc:
-        return [str(exc)]
+        return Verification([str(exc)])
     course = KitKind(course=True)
     problems = file_problems(store, layout, course)
     if problems:
-        return problems
+        return Verification(problems)
     problems = torch_problems(store, course) + stale_problems(config, layout, store.manifest.get("fingerprint"), course)
     problems += _kit_leaks(config, store, layout)
     if problems or not grade:
-        return problems
-    return _reference_passes(config, layout) + _calibrated(config, layout)
+        return Verification(problems)
+    result = Verification(_reference_passes(config, layout))
+    result.problems += _calibrated(config, layout, styles, result.notes)
+    return result
+
+
+def verify(config: GradingConfig, layout: KitLayout, *, grade: bool = True, styles: Path | None = None) -> list[str]:
+    """The problems of ``check`` (build refuses for any)."""
+    return check(config, layout, grade=grade, styles=styles).problems

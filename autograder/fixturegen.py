@@ -15,18 +15,25 @@ from safetensors.torch import save_file
 from autograder.config import GradingConfig, Tolerance
 from autograder.fixture_store import FILES, MANIFEST, fingerprint, sha256
 from autograder.paths import KitLayout
-from autograder.recipes import CaseData, case_seed, kept_hints, load_cases, load_reference, run_recipe, stored
+from autograder.recipes import CaseData, CoincidingMistake, case_seed, coinciding_mistakes, kept_hints, load_cases, load_reference, run_recipe, stored
 
 
-def generate(config: GradingConfig, layout: KitLayout, out_dir: Path | None = None) -> dict[str, object]:
-    """Write the fixture files and manifest; returns the manifest.
+def generate(
+    config: GradingConfig, layout: KitLayout, out_dir: Path | None = None, coinciding: list[CoincidingMistake] | None = None
+) -> dict[str, object]:
+    """Write the fixture files and manifest; returns the manifest. Every known mistake
+    that equals the right answer on some case is appended to ``coinciding`` (the caller
+    warns: that case cannot catch it).
 
     One thread: the order of float reductions, hence the bytes, would otherwise depend
     on the machine's core count."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _generate(config, layout, layout.fixtures_dir if out_dir is None else out_dir)
+        found = _generate(config, layout, layout.fixtures_dir if out_dir is None else out_dir)
+        if coinciding is not None:
+            coinciding.extend(found[1])
+        return found[0]
     finally:
         torch.set_num_threads(threads)
 
@@ -42,16 +49,19 @@ def _file_case(bucket: dict[str, torch.Tensor], name: str, data: CaseData, toler
     return {key: text for key, (_, text) in kept.items()}
 
 
-def _generate(config: GradingConfig, layout: KitLayout, out_dir: Path) -> dict[str, object]:
+def _generate(config: GradingConfig, layout: KitLayout, out_dir: Path) -> tuple[dict[str, object], list[CoincidingMistake]]:
     ref = load_reference(layout.reference_dir, config.modules)
     tensors: dict[str, dict[str, torch.Tensor]] = {"visible": {}, "hidden": {}}
     cases: dict[str, object] = {}
+    coinciding: list[CoincidingMistake] = []
     for spec in load_cases():
         test = config.test(spec.test)
         tolerance = test.judged_tolerance
         seed = case_seed(spec.name)
         visibility = "visible" if not test.hidden else "hidden"
-        hints = _file_case(tensors[visibility], spec.name, run_recipe(spec, ref, seed), tolerance)
+        data = run_recipe(spec, ref, seed)
+        coinciding += coinciding_mistakes(spec.name, spec.test, data, tolerance)
+        hints = _file_case(tensors[visibility], spec.name, data, tolerance)
         cases[spec.name] = {
             "test": spec.test,
             "visibility": visibility,
@@ -73,4 +83,4 @@ def _generate(config: GradingConfig, layout: KitLayout, out_dir: Path) -> dict[s
         "fingerprint": fingerprint(config, layout),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return manifest
+    return manifest, coinciding

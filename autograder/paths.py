@@ -8,6 +8,8 @@ from pathlib import Path
 # The assignment's own code (case recipes, probe kinds, correct callees, the kit's texts):
 # a package beside ``autograder/``, so the engine never names a homework.
 ASSIGNMENT_PACKAGE = "assignment"
+# The correct styles calibration grades beside the reference, one folder each (instructors' only).
+STYLES_FOLDER = Path("harness_tests") / "submissions" / "styles"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class KitLayout:
     def kit_texts_dir(self) -> Path:
         """The student kit's README.md and requirements.txt."""
         return self.assignment_dir / "kit"
+
+    @property
+    def styles_dir(self) -> Path:
+        return self.root / STYLES_FOLDER
 
     @property
     def pytest_ini(self) -> Path:

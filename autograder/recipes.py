@@ -77,17 +77,25 @@ def normal(g: torch.Generator, shape: tuple[int, ...], scale: float = 1.0) -> to
     return scale * torch.randn(shape, generator=g)
 
 
+def sent(value: torch.Tensor) -> torch.Tensor:
+    """A float input as the student's code receives it: rounded to float32 (how it is
+    stored and sent), then widened to float64 for the reference's exact computation."""
+    return value.to(torch.float32).double() if value.is_floating_point() else value
+
+
 def f64(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """float64 copies: every expected value is computed in float64 and rounded to float32
-    when stored, so the bytes do not depend on the CPU's float32 kernels (AVX2 vs AVX-512,
-    MKL's code path), only on the inputs."""
-    return {k: (v.double() if v.is_floating_point() else v) for k, v in tensors.items()}
+    """float64 copies of the inputs *as sent* (float32-rounded): every expected value is
+    computed in float64 and rounded to float32 when stored, so the bytes do not depend on
+    the CPU's float32 kernels (AVX2 vs AVX-512, MKL's code path), only on the inputs; and
+    an input drawn in float64 is rounded first, so the reference is never judged on
+    inputs other than those the student gets."""
+    return {k: sent(v) for k, v in tensors.items()}
 
 
 def with_grads(fn: Callable[..., torch.Tensor], inputs: dict[str, torch.Tensor], names: list[str], cot: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    leaves = {n: inputs[n].double().clone().requires_grad_(True) for n in names}
+    leaves = {n: sent(inputs[n]).clone().requires_grad_(True) for n in names}
     out = fn(*leaves.values())
-    grads = torch.autograd.grad((out * cot.double()).sum(), list(leaves.values()))
+    grads = torch.autograd.grad((out * sent(cot)).sum(), list(leaves.values()))
     return out.detach(), {f"grad.{n}": g for n, g in zip(names, grads)}
 
 
@@ -110,9 +118,39 @@ def stored(value: torch.Tensor) -> torch.Tensor:
 def kept_hints(data: CaseData, tolerance: Tolerance) -> dict[str, tuple[torch.Tensor, str]]:
     """The hints worth keeping, rounded: a "mistake" that gives the right answer on this
     case (within the tolerance) cannot be told apart from the right answer here."""
-    kept = {}
+    return split_hints(data, tolerance)[0]
+
+
+def split_hints(data: CaseData, tolerance: Tolerance) -> tuple[dict[str, tuple[torch.Tensor, str]], dict[str, float]]:
+    """(the hints kept, rounded; the tolerance ratio of each known mistake that lands
+    within the tolerance on this case, i.e. equals the right answer here)."""
+    kept, coinciding = {}, {}
     for key, (value, text) in data.hints.items():
         target = stored(data.expected[key.split(":", 1)[0]])
-        if tolerance_ratio(stored(value), target, tolerance) > 1.0:
+        ratio = tolerance_ratio(stored(value), target, tolerance)
+        if ratio > 1.0:
             kept[key] = (stored(value), text)
-    return kept
+        else:
+            coinciding[key] = ratio
+    return kept, coinciding
+
+
+@dataclass(frozen=True)
+class CoincidingMistake:
+    """A known mistake (a recipe's hint) that gives the right answer on one case: that
+    case cannot catch it, so another case of the test must, or the inputs should change."""
+
+    case: str
+    test: str
+    key: str
+    text: str
+    ratio: float
+
+    def line(self) -> str:
+        return (f"warning: case {self.case} (test {self.test}): the known mistake {self.key!r} ({self.text}) lands within the "
+                f"tolerance ({self.ratio:.3g} of it): it equals the right answer on this case, which cannot catch it; "
+                "draw inputs on which it differs")
+
+
+def coinciding_mistakes(name: str, test: str, data: CaseData, tolerance: Tolerance) -> list[CoincidingMistake]:
+    return [CoincidingMistake(name, test, key, data.hints[key][1], ratio) for key, ratio in sorted(split_hints(data, tolerance)[1].items())]

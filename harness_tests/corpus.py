@@ -18,6 +18,15 @@ CONFIG = load_config(LAYOUT.config_file)
 CORPUS = Path(__file__).resolve().parent / "submissions"
 SOLUTION_FILES = tuple(f"{module}.py" for module in CONFIG.modules)
 PARTS = tuple(part.number for part in CONFIG.parts)
+# HW3's counts, from grading.yaml (never literals): a rubric change moves them, not the tests.
+FULL_MARKS = CONFIG.total_points
+WORTH = {part.number: part.points for part in CONFIG.parts}
+TEST_COUNT = len(CONFIG.tests())
+
+
+def marks(points: float) -> str:
+    """Points as grades.csv and the tables write them (36, 3.5)."""
+    return f"{points:g}"
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def test_real_config_loads_with_the_rubric(real: GradingConfig) -> None:
         assert part.points == 4, part.number
         assert part.module in real.modules
         assert part.functions
-    assert real.total_points == 36
+    assert real.total_points == sum(t.points for t in real.tests()) == real.points_per_part * len(PARTS), "the total is every test's points, a part's worth per part"
     assert real.modules == ("q1_solution", "q2_solution", "q3_solution")
     assert real.source == GRADING_YAML
 

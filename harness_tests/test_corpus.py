@@ -1,4 +1,4 @@
-"""Every correct style earns 36/36; every single bug loses points in its own part and
+"""Every correct style earns full marks (grading.yaml's total); every single bug loses points in its own part and
 nowhere else. Graded through the batch path (forked, sandboxed), as a regrade does."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The styles and bugs of the fairness review, graded through the real run_autograder
-path from the built zip: each correct style earns 36/36, each bug loses points in its own
+path from the built zip: each correct style earns full marks, each bug loses points in its own
 part only (exactly ``points_lost`` where the meta says so)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness_tests.corpus import PARTS, Entry, entries, materialise, part_scores
+from harness_tests.corpus import FULL_MARKS, PARTS, WORTH, Entry, entries, materialise, part_scores
 from harness_tests.gradescope_sim import build_zip, simulate
 
 REVIEWED = {
@@ -33,9 +33,9 @@ def test_graded_through_run_autograder(entry: Entry, autograder_zip: Path, tmp_p
     scores = part_scores(results)
     if entry.kind == "styles":
         failures = {t["number"]: t["output"][:300] for t in results["tests"] if t["status"] != "passed"}
-        assert results["score"] == 36.0, f"{entry.name} lost points: {failures}"
+        assert results["score"] == FULL_MARKS, f"{entry.name} lost points (a correct style earns grading.yaml's {FULL_MARKS:g}): {failures}"
         return
     part = str(entry.meta["part"])
-    assert {p: s for p, s in scores.items() if p != part} == {p: 4.0 for p in PARTS if p != part}, scores
-    expected = 4.0 - float(entry.meta["points_lost"]) if "points_lost" in entry.meta else None
-    assert scores[part] < 4.0 and (expected is None or scores[part] == expected), (entry.name, scores[part])
+    assert {p: s for p, s in scores.items() if p != part} == {p: WORTH[p] for p in PARTS if p != part}, (f"{entry.name} lost points outside part {part}", scores)
+    expected = WORTH[part] - float(entry.meta["points_lost"]) if "points_lost" in entry.meta else None
+    assert scores[part] < WORTH[part] and (expected is None or scores[part] == expected), (f"{entry.name} should lose points in part {part} only", scores[part])

@@ -1,5 +1,6 @@
-"""The real run_autograder path, from the built zip: the reference earns 36/36, the
-template 0/36 with a not-implemented message per part, and results.json is valid."""
+"""The real run_autograder path, from the built zip: the reference earns full marks
+(grading.yaml's total), the template zero with a not-implemented message per part, and
+results.json is valid."""
 from __future__ import annotations
 
 import shutil
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness_tests.corpus import LAYOUT, PARTS, part_scores
+from harness_tests.corpus import FULL_MARKS, LAYOUT, PARTS, TEST_COUNT, WORTH, part_scores
 from harness_tests.gradescope_sim import build_zip, install, run_autograder, simulate
 
 TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "output_format", "tags", "visibility"}
@@ -37,8 +38,9 @@ def test_reference_scores_full_marks(autograder_zip: Path, tmp_path: Path) -> No
     assert run.returncode == 0, run.stderr
     results = run.results()
     assert_valid_results(results)
-    assert results["score"] == 36.0, [t["output"] for t in results["tests"] if t["status"] != "passed"]
-    assert len(results["tests"]) == 30
+    assert results["score"] == FULL_MARKS, ("the reference should earn grading.yaml's total",
+                                            [t["output"] for t in results["tests"] if t["status"] != "passed"])
+    assert len(results["tests"]) == TEST_COUNT, f"results.json should list each of grading.yaml's {TEST_COUNT} tests once"
 
 
 def test_template_scores_zero_with_not_implemented_messages(autograder_zip: Path, tmp_path: Path) -> None:
@@ -62,7 +64,7 @@ def test_subfolder_crlf_and_bom_are_accepted(autograder_zip: Path, tmp_path: Pat
         (upload / name).write_bytes(b"\xef\xbb\xbf" + text)
     (upload / "notes.txt").write_text("ignored")
     run = simulate(autograder_zip, upload.parent, tmp_path / "gs")
-    assert run.results()["score"] == 36.0
+    assert run.results()["score"] == FULL_MARKS, "a reference with CRLF, a BOM and a subfolder should earn grading.yaml's total"
 
 
 def test_missing_file_costs_only_its_modules_parts(autograder_zip: Path, tmp_path: Path) -> None:
@@ -72,7 +74,7 @@ def test_missing_file_costs_only_its_modules_parts(autograder_zip: Path, tmp_pat
     shutil.copyfile(LAYOUT.reference_dir / "q3_solution.py", upload / "q3_solution.py")
     results = simulate(autograder_zip, upload, tmp_path / "gs").results()
     scores = part_scores(results)
-    assert scores["2.1"] == 0.0 and all(s == 4.0 for p, s in scores.items() if p != "2.1")
+    assert scores["2.1"] == 0.0 and all(s == WORTH[p] for p, s in scores.items() if p != "2.1"), ("only q2's part should lose its points", scores)
     assert all("q2_solution.py not found" in t["output"] for t in results["tests"] if t["number"].startswith("2.1"))
 
 

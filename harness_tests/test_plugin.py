@@ -97,7 +97,7 @@ def test_results_json_scores_and_messages(run) -> None:
     assert passed["name"].startswith("1.1.1") and config.test("1.1.1").name in passed["name"]
 
     failed = tests["1.1.2"]
-    assert failed["status"] == "failed" and failed["score"] == 0 and failed["max_score"] == 2
+    assert failed["status"] == "failed" and failed["score"] == 0 and failed["max_score"] == config.test("1.1.2").points
     assert failed["output"] == "log_likelihood_bernoulli: shape: expected (6,), got (6, 1)."
     assert "Traceback" not in failed["output"] and "test_graded.py" not in failed["output"]
 
@@ -180,7 +180,8 @@ def test_values(grader):
     outcome, path = run(source, "--submission", str(REPO / "reference"))
     outcome.assert_outcomes(passed=2)
     tests = _tests(path)
-    assert tests["1.1.1"]["score"] == 1 and tests["1.1.2"]["score"] == 2
+    config = load_config(GRADING_YAML)
+    assert {n: tests[n]["score"] for n in ("1.1.1", "1.1.2")} == {n: config.test(n).points for n in ("1.1.1", "1.1.2")}, "each passed test earns its grading.yaml points"
 
 
 FALLBACK_FILE = '''

@@ -18,8 +18,18 @@ from autograder.export import ExportError, Record, read_metadata
 from autograder.grading import grade_folder
 from autograder.regrade import regrade_export
 from autograder.show import render
-from harness_tests.corpus import LAYOUT, entries, materialise, part_scores
+from harness_tests.corpus import FULL_MARKS, LAYOUT, WORTH, entries, marks, materialise, part_scores
 from harness_tests.regrade_helpers import cli, grades, reference, zip_folder
+
+FULL = marks(FULL_MARKS)  # grading.yaml's total, as grades.csv writes it
+
+
+def _big_decimal(points: float) -> str:
+    """Ruby's BigDecimal dump, as Gradescope's metadata writes a score (36 -> 18:0.36e2)."""
+    assert points == int(points), points
+    digits = str(int(points))
+    return f"18:0.{digits.rstrip('0') or '0'}e{len(digits)}"
+
 
 METADATA = """\
 submission_001:
@@ -28,18 +38,18 @@ submission_001:
     :sid: '001'
     :email: ada@example.edu
   :created_at: 2026-11-20 10:00:00.000000000 -05:00
-  :score: !ruby/object:BigDecimal 18:0.36e2
+  :score: !ruby/object:BigDecimal __FULL_BIG_DECIMAL__
 submission_002:
   :submitters:
   - :name: Alan Turing
   :surprise: [1, 2]
-  :score: 36.0
+  :score: __FULL__
 submission_003: {}
 submission_004:
   :submitters: []
 submission_005:
   :submitters: []
-"""
+""".replace("__FULL_BIG_DECIMAL__", _big_decimal(FULL_MARKS)).replace("__FULL__", f"{FULL_MARKS:.1f}")
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +72,9 @@ def test_metadata_tolerates_ruby_tags_and_unknown_keys(export: Path, tmp_path: P
         zf.extractall(tmp_path)
     records, present = read_metadata(tmp_path / "assignment_42_export")
     assert present
-    assert records["submission_001"].students[0].email == "ada@example.edu" and records["submission_001"].export_score == 36.0
+    assert records["submission_001"].students[0].email == "ada@example.edu" and records["submission_001"].export_score == FULL_MARKS
     assert records["submission_001"].created_at == datetime(2026, 11, 20, 10, 0, tzinfo=timezone(-timedelta(hours=5)))
-    assert records["submission_002"].students[0].name == "Alan Turing" and records["submission_002"].export_score == 36.0
+    assert records["submission_002"].students[0].name == "Alan Turing" and records["submission_002"].export_score == FULL_MARKS
     assert records["submission_002"].created_at is None
     assert records["submission_003"] == Record()
 
@@ -78,12 +88,12 @@ def test_regrade_matches_single_gradings_and_resumes(export: Path, tmp_path: Pat
     assert "0 reused" in captured.err
     rows = grades(out)
     assert set(rows) == {f"submission_00{i}" for i in range(1, 7)}
-    assert rows["submission_001"]["name"] == "Ada Lovelace" and rows["submission_001"]["total"] == "36"
-    assert rows["submission_001"]["export_score"] == "36" and rows["submission_001"]["changed"] == ""
-    assert float(rows["submission_002"]["changed"]) < 0  # Gradescope holds 36, the bug scores less
-    assert rows["submission_006"]["name"] == "" and rows["submission_006"]["total"] == "36"
+    assert rows["submission_001"]["name"] == "Ada Lovelace" and rows["submission_001"]["total"] == FULL
+    assert rows["submission_001"]["export_score"] == FULL and rows["submission_001"]["changed"] == ""
+    assert float(rows["submission_002"]["changed"]) < 0  # Gradescope holds full marks, the bug scores less
+    assert rows["submission_006"]["name"] == "" and rows["submission_006"]["total"] == FULL
     assert rows["submission_004"]["total"] == "0" and "missing q1_solution.py" in rows["submission_004"]["errors"]
-    assert rows["submission_005"]["1.1"] == "0" and rows["submission_005"]["2.1"] == "4"
+    assert rows["submission_005"]["1.1"] == "0" and rows["submission_005"]["2.1"] == marks(WORTH["2.1"])
     assert rows["submission_005"]["errors"] == "q1_solution.py: syntax error at line 1"
     assert rows["submission_001"]["errors"] == "" and rows["submission_002"]["errors"] == ""
     # The summary ends with the submissions that need a look.
@@ -93,7 +103,7 @@ def test_regrade_matches_single_gradings_and_resumes(export: Path, tmp_path: Pat
         per_test = {r["submission_id"]: r for r in csv.DictReader(handle)}
     config = load_config(LAYOUT.config_file)
     assert list(per_test["submission_001"])[1:] == [t.number for t in config.tests()]
-    assert sum(float(v) for k, v in per_test["submission_001"].items() if k != "submission_id") == 36
+    assert sum(float(v) for k, v in per_test["submission_001"].items() if k != "submission_id") == FULL_MARKS
     assert (out / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     extracted = out / "export"
     for key in ("submission_001", "submission_002", "submission_003", "submission_005"):
@@ -116,7 +126,7 @@ def test_regrade_matches_single_gradings_and_resumes(export: Path, tmp_path: Pat
     stale["tests"][0]["score"] = 0.0
     (out / "results" / "submission_001.json").write_text(json.dumps(stale))
     assert regrade_export(LAYOUT, export, out, jobs=1, only=["submission_001"]) == 0
-    assert grades(out)["submission_001"]["total"] == "36"
+    assert grades(out)["submission_001"]["total"] == FULL
     assert grades(out) == rows
 
 
@@ -126,7 +136,7 @@ def test_grown_and_changed_export_into_the_same_out(tmp_path: Path, capsys: pyte
     shutil.copytree(LAYOUT.template_dir, root / "bob")
     out = tmp_path / "out"
     assert regrade_export(LAYOUT, zip_folder(root, tmp_path / "first.zip"), out, jobs=1) == 0
-    assert {k: r["total"] for k, r in grades(out).items()} == {"alice": "36", "bob": "0"}
+    assert {k: r["total"] for k, r in grades(out).items()} == {"alice": FULL, "bob": "0"}
     capsys.readouterr()
     # The new export: bob re-uploaded a finished solution, carol submitted late.
     shutil.rmtree(root / "bob")
@@ -135,7 +145,7 @@ def test_grown_and_changed_export_into_the_same_out(tmp_path: Path, capsys: pyte
     assert regrade_export(LAYOUT, zip_folder(root, tmp_path / "second.zip"), out, jobs=1) == 0
     assert "3 submission(s): 1 reused (fingerprint unchanged), 2 to grade" in capsys.readouterr().err
     rows = grades(out)
-    assert set(rows) == {"alice", "bob", "carol"} and rows["bob"]["total"] == "36" and float(rows["carol"]["total"]) < 36
+    assert set(rows) == {"alice", "bob", "carol"} and rows["bob"]["total"] == FULL and float(rows["carol"]["total"]) < FULL_MARKS
 
 
 def test_plain_folder_of_submissions(tmp_path: Path) -> None:
@@ -144,7 +154,7 @@ def test_plain_folder_of_submissions(tmp_path: Path) -> None:
     shutil.copytree(LAYOUT.template_dir, export / "bob")
     assert regrade_export(LAYOUT, export, tmp_path / "out", jobs=1) == 0
     rows = grades(tmp_path / "out")
-    assert rows["alice"]["total"] == "36" and rows["bob"]["total"] == "0"
+    assert rows["alice"]["total"] == FULL and rows["bob"]["total"] == "0"
     assert "not implemented" in rows["bob"]["errors"]
 
 

@@ -14,14 +14,17 @@ NORMAL = ("mu", "logvar", "z")
 KL = ("mu_q", "logvar_q", "mu_p", "logvar_p")
 
 
-def _values(grader: Grader, function: str, case_name: str, args: tuple[str, ...], grads: tuple[str, ...] = (), check_dtype: bool = False) -> None:
+def _values(grader: Grader, function: str, case_name: str, args: tuple[str, ...], grads: tuple[str, ...] = (), check_dtype: bool = False,
+            values: bool = True) -> None:
     """Call ``function`` on a case, compare its output (and gradients of a weighted
-    sum of it) with the reference's."""
+    sum of it) with the reference's. ``values=False``: the gradients only, for a test
+    whose contract is the gradient (a constant offset in the values is another test's)."""
     case = grader.case(case_name)
     params = {"grad_wrt": list(grads), "cotangent": "cot"} if grads else {}
     obs = grader.call(function, case, args, **params)
     what = f"{function} on inputs {', '.join(f'{a}{tuple(case.inputs[a].shape)}' for a in args)}"
-    grader.expect_close(obs, "out", case.expected["out"], what=what, hints=case.hint_list("out"), check_dtype=check_dtype)
+    if values:
+        grader.expect_close(obs, "out", case.expected["out"], what=what, hints=case.hint_list("out"), check_dtype=check_dtype)
     for name in grads:
         grader.expect_close(
             obs, f"grad.{name}", case.expected[f"grad.{name}"],
@@ -103,7 +106,8 @@ def test_kl_analytic_hidden(grader: Grader) -> None:
 
 @pytest.mark.graded("1.4.3")
 def test_kl_analytic_gradients(grader: Grader) -> None:
-    _values(grader, "kl_gaussian_gaussian_analytic", "kl_hidden", KL, grads=KL)
+    """Gradients only (GRADING.md): wrong values cost 1.4.1 and 1.4.2, not this test too."""
+    _values(grader, "kl_gaussian_gaussian_analytic", "kl_hidden", KL, grads=KL, values=False)
     case = grader.case("kl_gradcheck")
     obs = grader.probe("gradcheck", {"function": "kl_gaussian_gaussian_analytic", "args": list(KL)}, case.inputs,
                        call="torch.autograd.gradcheck(kl_gaussian_gaussian_analytic, float64 inputs)")
