@@ -57,6 +57,18 @@ def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
     return 0 if summary.outcomes else 1
 
 
+def _cmd_audit(args: argparse.Namespace, layout: KitLayout) -> int:
+    """Exit 1 when a mutant survives or costs another part than its own."""
+    from autograder.audit import run_audit
+    from autograder.audit_report import summary, write_all
+
+    out = Path(args.out)
+    run = run_audit(layout, out, args.part, args.jobs)
+    csv_path, md_path = write_all(out, load_config(layout.config_file), run.records)
+    print(f"{summary(run.records)}; {run.seconds:.0f} s, {run.cpu_seconds / max(1, len(run.records)):.2f} s CPU per mutant; wrote {csv_path} and {md_path}")
+    return 1 if any(r.status in ("killed_elsewhere", "survived") for r in run.records) else 0
+
+
 class UsageError(ValueError):
     """Bad input the user can fix: printed as one line, exit code 2."""
 
@@ -77,6 +89,7 @@ INSTRUCTOR_MODULES = {
     "calibrate": ("calibrate",),
     "regrade": ("regrade", "batch"),
     "show": ("show",),
+    "audit": ("audit", "audit_report", "mutate", "equivalence", "batch"),
 }
 
 
@@ -108,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         regrade.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
         regrade.add_argument("--force", action="store_true", help="regrade every submission, even those whose results are current")
         regrade.add_argument("--only", nargs="+", metavar="ID", default=None, help="regrade just these submissions (folder names)")
+    if available("audit"):
+        audit = sub.add_parser("audit", help="grade mutants of the reference and report what the tests let through")
+        audit.add_argument("--out", default="audit", help="folder for audit.csv, audit.md and the mutants (default: ./audit)")
+        audit.add_argument("--part", nargs="+", metavar="P", default=None, help="audit just these parts (for instance 1.3 2.1)")
+        audit.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
     if available("show"):
         show = sub.add_parser("show", help="render one results.json as the student sees it on Gradescope")
         show.add_argument("results")
@@ -140,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             from autograder.regrade import regrade_export
 
             return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force, args.only)
+        if args.command == "audit":
+            return _cmd_audit(args, layout)
         if args.command == "show":
             from autograder.show import render_file
 
