@@ -31,7 +31,6 @@ from autograder.batch import GradeJob, JobResult, grade_many
 from autograder.config import GradingConfig, load_config
 from autograder.mutate import Mutant, mutants_of
 from autograder.paths import KitLayout
-from autograder.regrade_report import part_scores
 
 CONTROL = "reference"
 SCORE_EPSILON = 1e-6
@@ -53,6 +52,7 @@ class Record:
     failed_tests: tuple[str, ...]
     lost: dict[str, float]  # points lost, by part
     detail: str  # the differential check's finding
+    no_difference: bool = False  # the differential check found none (whatever the status)
 
     @property
     def part(self) -> str:
@@ -105,8 +105,19 @@ def _failed(results: dict) -> tuple[str, ...]:
     )
 
 
+def _part_scores(config: GradingConfig, results: dict) -> dict[str, float]:
+    """Points per part, each test charged to the part grading.yaml puts it in."""
+    numbers = {t.number: t.part for t in config.tests()}
+    scores = {p.number: 0.0 for p in config.parts}
+    for test in results.get("tests", []):
+        part = numbers.get(str(test.get("number", "")))
+        if part is not None:
+            scores[part] += float(test.get("score", 0.0))
+    return scores
+
+
 def _lost(config: GradingConfig, results: dict) -> dict[str, float]:
-    scores = part_scores(config, results)
+    scores = _part_scores(config, results)
     return {p.number: round(p.points - scores.get(p.number, 0.0), 6) for p in config.parts if scores.get(p.number, 0.0) < p.points - SCORE_EPSILON}
 
 
@@ -115,14 +126,14 @@ def classify(config: GradingConfig, mutant: Mutant, results: dict, equivalent: b
     when it was not run)."""
     failed = _failed(results)
     lost = _lost(config, results)
+    same = bool(equivalent)
     if set(lost) - {mutant.part}:
-        return Record(mutant, "killed_elsewhere", None, failed, lost, detail)
+        return Record(mutant, "killed_elsewhere", None, failed, lost, detail, same)
     if lost:
         own = [n for n in failed if config.test(n).part == mutant.part]
         visible = any(not config.test(n).hidden for n in own)
-        return Record(mutant, "killed", visible, failed, lost, detail)
-    status = "equivalent" if equivalent else "survived"
-    return Record(mutant, status, None, failed, lost, detail)
+        return Record(mutant, "killed", visible, failed, lost, detail, same)
+    return Record(mutant, "equivalent" if same else "survived", None, failed, lost, detail, same)
 
 
 def _equivalence(layout: KitLayout, folders: dict[str, tuple[Mutant, Path]], work: Path, jobs: int) -> dict[str, tuple[bool, str]]:
@@ -183,8 +194,10 @@ def run_audit(layout: KitLayout, out: Path, parts: list[str] | None = None, jobs
     reference = graded[CONTROL]
     if not reference.graded or _lost(config, reference.results):
         raise AuditError(f"the reference itself does not earn full marks ({', '.join(_failed(reference.results)) or 'not graded'}): fix that first")
-    full = {key: folders[key] for key, result in graded.items() if key != CONTROL and not _lost(config, result.results)}
-    verdicts = _equivalence(layout, full, work, slots)
+    # Every mutant, not only those with full marks: a killed mutant in which the check
+    # finds no difference is worth a look (a test stricter than the requirement, or a
+    # float32 effect the float64 recipes cannot see).
+    verdicts = _equivalence(layout, folders, work, slots)
     records = []
     for mutant in mutants:
         equivalent, detail = verdicts.get(mutant.id, (None, ""))

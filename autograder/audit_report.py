@@ -58,6 +58,9 @@ def markdown(config: GradingConfig, records: list[Record]) -> str:
             ("Killed elsewhere (a fairness bug: another part loses points)", [r for r in rows if r.status == "killed_elsewhere"], lambda r: " ".join(r.failed_tests)),
             ("Killed by non-visible tests only", [r for r in rows if r.status == "killed" and not r.visible], lambda r: " ".join(r.failed_tests)),
             ("Equivalent", [r for r in rows if r.status == "equivalent"], lambda r: r.detail),
+            ("Killed, though the differential check finds no difference (review: a test stricter than the requirement, "
+             "or a float32 effect the float64 recipes cannot show)", [r for r in rows if r.status != "equivalent" and r.no_difference],
+             lambda r: " ".join(r.failed_tests)),
         )
         for heading, chosen, note in sections:
             if not chosen:
