@@ -22,7 +22,7 @@ from autograder.paths import ASSIGNMENT_PACKAGE, KitLayout
 EPOCH = (2026, 1, 1, 0, 0, 0)
 # The assignment's files that only the instructors' tools use: the kit's texts (they become
 # the kit's own README and requirements).
-INSTRUCTOR_ONLY = (f"{ASSIGNMENT_PACKAGE}/kit/", f"{ASSIGNMENT_PACKAGE}/audit/")
+INSTRUCTOR_ONLY = (f"{ASSIGNMENT_PACKAGE}/kit/",)
 # What the student kit must not hold beyond the instructor tools: the case recipes (with the
 # reference they would compute the expected values of every case).
 RECIPES = f"{ASSIGNMENT_PACKAGE}/cases.py"
@@ -47,6 +47,7 @@ NOT_IN_KIT = (
     "autograder/audit.py",
     "autograder/audit_report.py",
     "autograder/equivalence.py",
+    f"{ASSIGNMENT_PACKAGE}/audit/",  # the mutation audit's checks (they call the reference's functions)
     f"{ASSIGNMENT_PACKAGE}/substitutes/",
     RECIPES,
     *INSTRUCTOR_ONLY,
