@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -158,7 +159,7 @@ def _equivalence(layout: KitLayout, folders: dict[str, tuple[Mutant, Path]], wor
         try:
             _, stderr = process.communicate(timeout=EQUIVALENCE_SECONDS)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
+            os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             stderr = f"the check took over {EQUIVALENCE_SECONDS} s"
         try:

@@ -13,6 +13,7 @@ changing it leaves the fixtures current: estimates with standard errors, judged 
 reference does not."""
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import math
@@ -77,8 +78,6 @@ def load_checks() -> tuple[Check, ...]:
 
 def audit_seed(name: str, index: int) -> int:
     """Fresh seeds: not the frozen fixtures' nor any submission's."""
-    import hashlib
-
     return int.from_bytes(hashlib.sha256(f"audit/{name}/{index}".encode()).digest()[:4], "big")
 
 
@@ -107,8 +106,7 @@ def _close(a: Estimate, b: Estimate, tolerance: Tolerance) -> float:
         return 0.0 if bool((x == y).all()) else math.inf
     if x.numel() == 0:
         return 0.0
-    ea = torch.as_tensor(a.error, dtype=torch.float64).reshape(-1) if not isinstance(a.error, float) else torch.tensor(a.error, dtype=torch.float64)
-    eb = torch.as_tensor(b.error, dtype=torch.float64).reshape(-1) if not isinstance(b.error, float) else torch.tensor(b.error, dtype=torch.float64)
+    ea, eb = (torch.as_tensor(e.error, dtype=torch.float64).reshape(-1) for e in (a, b))
     allowed = Z_SCORE * (ea**2 + eb**2).sqrt() + tolerance.atol + tolerance.rtol * y.abs()
     return float(((x - y).abs() / allowed).max())
 

@@ -179,9 +179,8 @@ def constant(fn: ast.FunctionDef) -> Iterator[Site]:
                 yield Site(index, lambda n: n.right)  # type: ignore[attr-defined]
             if _is_constant(node.right):
                 yield Site(index, lambda n: n.left)  # type: ignore[attr-defined]
-        if isinstance(node, ast.Constant) and isinstance(node.value, float) and not _is_constant(parents.get(id(node), fn)) or (
-            isinstance(node, ast.Attribute) and node.attr == "eps"
-        ):
+        plain_float = isinstance(node, ast.Constant) and isinstance(node.value, float) and not _is_constant(parents.get(id(node), fn))
+        if plain_float or (isinstance(node, ast.Attribute) and node.attr == "eps"):
             value = node.value if isinstance(node, ast.Constant) else 0.0
             changed = 0.0 if abs(value) < 1e-3 else 2.0 * value
             yield Site(index, lambda n, c=changed: ast.Constant(c))
@@ -216,11 +215,8 @@ def _dim_of(call: ast.Call) -> tuple[str, int | None]:
 
 
 def _other_dim(node: ast.expr) -> ast.expr:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int):
-        return ast.Constant(0 if node.value != 0 else 1)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
-        return ast.Constant(0)
-    return ast.Constant(0)
+    """Another dimension: 0, or 1 where it was 0 (the batch dimension for a feature one)."""
+    return ast.Constant(1 if isinstance(node, ast.Constant) and node.value == 0 else 0)
 
 
 def dim(fn: ast.FunctionDef) -> Iterator[Site]:
