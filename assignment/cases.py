@@ -106,8 +106,9 @@ def kl_mc_case(ref: Reference, g: torch.Generator, pairs: int, repeats: int, dim
     variance = (0.5 * (b2 - 1) ** 2 + a**2 * b2).sum(1)
     leaves = {k: v.clone().requires_grad_(True) for k, v in d.items()}
     kl_graph = ref.q1_solution.kl_gaussian_gaussian_analytic(leaves["mu_q"], leaves["logvar_q"], leaves["mu_p"], leaves["logvar_p"])
-    grad_mu_q, grad_logvar_q = torch.autograd.grad(kl_graph.sum(), [leaves["mu_q"], leaves["logvar_q"]])
-    expected = {"kl": kl, "variance": variance, "repeats": torch.tensor(repeats), "grad.mu_q": grad_mu_q, "grad.logvar_q": grad_logvar_q}
+    grad_mu_q, grad_logvar_q, grad_logvar_p = torch.autograd.grad(kl_graph.sum(), [leaves["mu_q"], leaves["logvar_q"], leaves["logvar_p"]])
+    expected = {"kl": kl, "variance": variance, "repeats": torch.tensor(repeats), "grad.mu_q": grad_mu_q, "grad.logvar_q": grad_logvar_q,
+                "grad.logvar_p": grad_logvar_p}
     return CaseData(inputs=inputs, expected=expected)
 
 

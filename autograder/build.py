@@ -46,6 +46,11 @@ NOT_IN_KIT = (
     "autograder/sandbox_users.py",
     "autograder/scaffold.py",
     "autograder/scaffold_files.py",
+    "autograder/mutate.py",
+    "autograder/audit.py",
+    "autograder/audit_report.py",
+    "autograder/equivalence.py",
+    f"{ASSIGNMENT_PACKAGE}/audit/",  # the mutation audit's checks (they call the reference's functions)
     f"{ASSIGNMENT_PACKAGE}/substitutes/",
     RECIPES,
     *INSTRUCTOR_ONLY,

@@ -74,6 +74,18 @@ def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
     return 0 if summary.outcomes else 1
 
 
+def _cmd_audit(args: argparse.Namespace, layout: KitLayout) -> int:
+    """Exit 1 when a mutant survives or costs another part than its own."""
+    from autograder.audit import run_audit
+    from autograder.audit_report import summary, write_all
+
+    out = Path(args.out)
+    run = run_audit(layout, out, args.part, args.jobs)
+    csv_path, md_path = write_all(out, load_config(layout.config_file), run.records)
+    print(f"{summary(run.records)}; {run.seconds:.0f} s, {run.cpu_seconds / max(1, len(run.records)):.2f} s CPU per mutant; wrote {csv_path} and {md_path}")
+    return 1 if any(r.status in ("killed_elsewhere", "survived") for r in run.records) else 0
+
+
 class UsageError(ValueError):
     """Bad input the user can fix: printed as one line, exit code 2."""
 
@@ -96,6 +108,7 @@ INSTRUCTOR_MODULES = {
     "show": ("show",),
     "new": ("scaffold", "scaffold_files"),
     "sandbox-users": ("gradescope", "sandbox_users"),  # Gradescope's side (setup.sh), not the student kit's
+    "audit": ("audit", "audit_report", "mutate", "equivalence", "batch"),
 }
 
 
@@ -132,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
                              help="regrade just these submissions: folder names, or the submission IDs Gradescope shows (236126116 for submission_236126116)")
         regrade.add_argument("--due", default=None, metavar="WHEN",
                              help="the due date with its zone ('2026-04-15 23:00 -05:00'): fills grades.csv's late column")
+    if available("audit"):
+        audit = sub.add_parser("audit", help="grade mutants of the reference and report what the tests let through")
+        audit.add_argument("--out", default="audit", help="folder for audit.csv, audit.md and the mutants (default: ./audit)")
+        audit.add_argument("--part", nargs="+", metavar="P", default=None, help="audit just these parts (for instance 1.3 2.1)")
+        audit.add_argument("--jobs", type=int, default=None, help="parallel graders (default: sandbox.slots_per_core per core, grading.yaml)")
     if available("show"):
         show = sub.add_parser("show", help="render one results.json as the student sees it on Gradescope")
         show.add_argument("results")
@@ -190,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print("\n".join(sandbox_users(load_config(layout.config_file))))
             return 0
+        if args.command == "audit":
+            return _cmd_audit(args, layout)
         if args.command == "show":
             from autograder.show import render_file
 

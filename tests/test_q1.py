@@ -235,7 +235,7 @@ def _check_num_samples(grader: Grader, case_name: str, k: int, *, coarse: bool =
 @pytest.mark.graded("1.5.2")
 @MC_FALLBACK
 def test_kl_mc_unbiased(grader: Grader) -> None:
-    case, mc, _ = _monte_carlo(grader, "kl_mc_single", 1)
+    case, mc, _ = _monte_carlo(grader, "kl_mc_single", 1, grads=("mu_q", "logvar_q", "mu_p", "logvar_p"))
     check_mean(grader, mc.estimates, case.expected["kl"], case.expected["variance"], what=mc.what, hint=SAMPLE_HINT)
     _check_samples_from_q(grader, mc)
     for name in ("mu_q", "logvar_q"):
@@ -243,6 +243,11 @@ def test_kl_mc_unbiased(grader: Grader) -> None:
                            what=f"{mc.what}: the gradient with respect to {name}", label="gradient of the true KL",
                            hint="The gradient must flow through the samples: reparameterise z = mu_q + exp(0.5 * logvar_q) * eps "
                            "(rsample, not sample; no torch.no_grad() around the sampling), or the VAE cannot train.")
+    # The docstring asks for a gradient with respect to every input: p's log-variance too
+    # (log p(z) depends on it directly, whatever the sampling).
+    check_mean_sampled(grader, mc.by_pair(mc.grads["logvar_p"]), case.expected["grad.logvar_p"].double().reshape(-1),
+                       what=f"{mc.what}: the gradient with respect to logvar_p", label="gradient of the true KL",
+                       hint="log p(z) must stay differentiable with respect to logvar_p: do not detach p's parameters.")
     _check_num_samples(grader, "kl_mc_multi_visible", 10, coarse=True)
 
 
