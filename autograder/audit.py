@@ -32,6 +32,7 @@ from autograder.batch import GradeJob, JobResult, grade_many
 from autograder.config import GradingConfig, load_config
 from autograder.mutate import Mutant, mutants_of
 from autograder.paths import KitLayout
+from autograder.regrade_report import part_scores
 
 CONTROL = "reference"
 SCORE_EPSILON = 1e-6
@@ -106,19 +107,8 @@ def _failed(results: dict) -> tuple[str, ...]:
     )
 
 
-def _part_scores(config: GradingConfig, results: dict) -> dict[str, float]:
-    """Points per part, each test charged to the part grading.yaml puts it in."""
-    numbers = {t.number: t.part for t in config.tests()}
-    scores = {p.number: 0.0 for p in config.parts}
-    for test in results.get("tests", []):
-        part = numbers.get(str(test.get("number", "")))
-        if part is not None:
-            scores[part] += float(test.get("score", 0.0))
-    return scores
-
-
 def _lost(config: GradingConfig, results: dict) -> dict[str, float]:
-    scores = _part_scores(config, results)
+    scores = part_scores(config, results)
     return {p.number: round(p.points - scores.get(p.number, 0.0), 6) for p in config.parts if scores.get(p.number, 0.0) < p.points - SCORE_EPSILON}
 
 

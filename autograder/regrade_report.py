@@ -38,10 +38,13 @@ class Row:
 
 
 def part_scores(config: GradingConfig, results: dict) -> dict[str, float]:
+    """Points per part, each test charged to the part grading.yaml puts it in (a part's
+    number need not have two levels: an assignment's parts may be "1", "2")."""
+    parts = {test.number: test.part for test in config.tests()}
     scores = {part.number: 0.0 for part in config.parts}
     for test in results.get("tests", []):
-        part = ".".join(str(test.get("number", "")).split(".")[:2])
-        if part in scores:
+        part = parts.get(str(test.get("number", "")))
+        if part is not None:
             scores[part] += float(test.get("score", 0.0))
     return scores
 

@@ -16,7 +16,7 @@ import pytest
 from autograder.config import load_config
 from autograder.csvcell import safe_cell
 from autograder.export import read_metadata
-from autograder.regrade_report import grades_header, write_histogram
+from autograder.regrade_report import grades_header, part_scores, write_histogram
 from harness_tests.corpus import LAYOUT
 from harness_tests.regrade_helpers import cli, grade_rows, reference, zip_folder
 
@@ -255,3 +255,14 @@ def test_staff_requirements_hold_matplotlib_and_dev_includes_them() -> None:
 
 def _requirements(path: Path) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.split("#", 1)[0].strip()]
+
+
+def test_part_scores_follow_grading_yaml_whatever_the_part_numbers_look_like() -> None:
+    """A part numbered "1" (the tiny assignment's) gets its tests' points: parts are read
+    from grading.yaml, not guessed from the first two levels of a test number."""
+    config = load_config(Path(__file__).resolve().parent / "tiny_assignment" / "grading.yaml")
+    (part,) = config.parts
+    results = {"tests": [{"number": t.number, "score": t.points, "max_score": t.points} for t in part.tests]}
+    assert part_scores(config, results) == {part.number: float(part.points)}
+    results["tests"][0]["score"] = 0.0
+    assert part_scores(config, results) == {part.number: float(part.points - part.tests[0].points)}
