@@ -3,6 +3,7 @@ turn an Observation into pass, or a failure message a student can act on."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
@@ -40,6 +41,16 @@ def without_hints(message: str) -> str:
     body, mark, printed = message.partition(OUTPUT_MARK)
     lines = [line.split(HINT_MARK, 1)[0].rstrip() for line in body.splitlines()]
     return "\n".join(line for line in lines if line.strip()) + mark + printed
+
+
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")
+
+
+def exception_type(message: str) -> str:
+    """The exception's class name at the start of a worker's ``Type: message`` text, or
+    ``an exception`` when that start is not a plain name."""
+    head = message.split(":", 1)[0].strip()
+    return head if _EXCEPTION_NAME.fullmatch(head) else "an exception"
 
 
 STATUS_TEXT = {
@@ -142,11 +153,17 @@ class Grader:
             verb = STATUS_TEXT.get(observation.status, observation.status)
             if observation.status == "missing":
                 text = observation.message
+            elif self.spec.hidden and observation.status in ("error", "import_error"):
+                # The message of an exception is the submission's own text: in a non-visible
+                # test it could carry the test's inputs out. Its type is the kind of mistake.
+                where = f"{self.part.module}.py" if observation.status == "import_error" or observation.phase == "import" else call
+                text = (f"{where} {verb} {exception_type(observation.message)} (the message of an exception is not shown "
+                        "for a non-visible test; the visible tests of this part show it)")
             elif observation.status == "import_error" or observation.phase == "import":
                 text = f"{self.part.module}.py {verb}: {observation.message}"
             else:
                 text = f"{call} {verb}: {observation.message}"
-            if "NotImplementedError" in observation.message:
+            if exception_type(observation.message) == "NotImplementedError" or (not self.spec.hidden and "NotImplementedError" in observation.message):
                 text += "\n(not implemented yet)"
             raise self.fail(text)
         return observation

@@ -22,7 +22,7 @@ import pytest
 
 from autograder.budget import Budget
 from autograder.client import PayloadCache, SubmissionRunner, substitute_source
-from autograder.config import GradingConfig, PartSpec, load_config
+from autograder.config import GradingConfig, PartSpec, TestSpec, load_config
 from autograder.fixture_store import FixtureStore
 from autograder.fresh_cases import CaseSource
 from autograder.judge import Grader, GradingFailure, without_hints
@@ -523,7 +523,7 @@ def _record_outcome(item: pytest.Item, result: str, error: BaseException | None,
             message = (f"Passed with the course's correct {callee} in place of yours: your own {callee} makes this test fail, "
                        "so fix it in its own part; this part keeps its points.")
     elif isinstance(error, GradingFailure):
-        score, status, message = 0.0, "failed", _with_callee_note(session, key, spec.part, error)
+        score, status, message = 0.0, "failed", _with_callee_note(session, key, spec, error)
     else:
         kind, text = (type(error).__name__, str(error)) if error is not None else ("error", detail)
         score, status, message = 0.0, "failed", f"internal grader error ({kind}): {text[:1000]}\nPlease tell the course staff."
@@ -539,11 +539,16 @@ def _callee_part(config: GradingConfig, callee: str) -> PartSpec | None:
     return None
 
 
-def _with_callee_note(session: GradingSession, key: str, part: str, error: GradingFailure) -> str:
+def _with_callee_note(session: GradingSession, key: str, spec: TestSpec, error: GradingFailure) -> str:
     """A caller's failure, told first that it calls the student's own callee when that
     callee fails its own part: the fix starts there, and a hint about the caller's own code
-    (sampling, pairing) would send the student to the wrong place, so it is left out."""
-    graded = session.outcomes_of(key)
+    (sampling, pairing) would send the student to the wrong place, so it is left out.
+
+    A visible test's note looks at the callee's visible tests only: what a visible message
+    says is seen at once, and a note that followed a non-visible result would tell, upload
+    after upload, what a submission did on the non-visible inputs."""
+    part = spec.part
+    graded = {number: o for number, o in session.outcomes_of(key).items() if spec.hidden or o.visibility == "visible"}
     failing = []
     for callee in error.called:
         callee_part = _callee_part(session.config, callee)

@@ -12,6 +12,7 @@ from autograder.text import clean_text
 
 WIDTH = 100
 INDENT = "      "
+MAX_LEAD = 16  # characters of a line's own indentation kept when it is wrapped
 PRINTED_LINES = 8  # of the student's own output, under a failing part's row
 
 
@@ -26,7 +27,7 @@ def _wrapped(text: str, indent: str, width: int = WIDTH) -> list[str]:
     """Each line of ``text`` wrapped to ``width``; continuation lines keep its indentation."""
     lines = []
     for line in text.splitlines() or [""]:
-        lead = line[: len(line) - len(line.lstrip())]
+        lead = line[: len(line) - len(line.lstrip())][:MAX_LEAD]  # a submission's text may start with megabytes of spaces
         lines += textwrap.wrap(
             line.strip(), width, initial_indent=indent + lead, subsequent_indent=indent + lead + "  ",
             break_long_words=True, break_on_hyphens=False,

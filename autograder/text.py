@@ -11,6 +11,11 @@ import re
 from typing import Any
 
 REPLACEMENT = "\ufffd"
+# The most characters of one string from the worker that the trusted side keeps. The
+# worker's own cap is code inside the untrusted process (a submission can replace it), so
+# the bound that counts is this one: a message of megabytes once made the report's line
+# wrapping take minutes and gigabytes, and results.json was never written.
+STRING_LIMIT = 2000
 # C0 controls but tab and newline, DEL, C1 controls, lone surrogates, and the
 # bidirectional overrides that make a line read differently from what it holds.
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
@@ -23,14 +28,19 @@ def clean_text(text: str) -> str:
     return _UNSAFE.sub(REPLACEMENT, text.replace("\r\n", "\n"))
 
 
+def bounded(text: str, limit: int = STRING_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    return text if len(text) <= limit else f"{text[:limit]} [... {len(text) - limit} more characters not shown]"
+
+
 def clean_json(value: Any, depth: int = 0) -> Any:
-    """A JSON value (decoded from the worker's header) with every string cleaned."""
+    """A JSON value (decoded from the worker's header) with every string cleaned and bounded."""
     if depth > 32:
         return None
     if isinstance(value, str):
-        return clean_text(value)
+        return bounded(clean_text(value))
     if isinstance(value, dict):
-        return {clean_text(str(k)): clean_json(v, depth + 1) for k, v in value.items()}
+        return {bounded(clean_text(str(k)), 200): clean_json(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
         return [clean_json(v, depth + 1) for v in value]
     return value

@@ -53,6 +53,7 @@ RUN_TIMEOUT = 300
 MAX_RESULTS_BYTES = 512 * 1024
 SUBSTITUTES = LAYOUT.substitutes_dir
 INERT_SUFFIX = ".attack"
+GRADER_FAILED = "The autograder itself failed"  # what a grading that could not finish writes
 FORGED_MARK = "FORGED-BY-SUBMISSION"  # what the forging attacks write into their results.json
 BUDGET_SLACK_SECONDS = 10.0  # execution_time may pass a lowered budget by this much (start-up, clean-up)
 # Lone surrogates and control characters but tab and newline: never in results.json.
@@ -372,6 +373,10 @@ def test_attack_is_contained(entry: Entry, attack_runs: dict[str, AttackRun], ho
         assert run.results["execution_time"] <= budget + BUDGET_SLACK_SECONDS, f"{what}: execution_time {run.results['execution_time']} s for a budget of {budget:g} s"
         assert any("time budget" in t["output"] for t in run.results["tests"]), f"{what}: no test names the time budget"
     assert FORGED_MARK not in text, f"{what}: results.json carries the submission's forged text"
+    assert GRADER_FAILED not in text, f"{what}: the grading failed as a whole instead of failing the tests the attack hit: {text[:500]}"
+    hidden_text = "\n".join(str(t.get("output", "")) for t in run.results["tests"] if t.get("visibility", "visible") != "visible")
+    secret = entry.meta.get("not_in_hidden")
+    assert not secret or secret not in hidden_text, f"{what}: a non-visible test's message carries the submission's own text ({secret!r})"
     assert not run.tripwires, f"{what}: submitted code ran with write access to the grader's folders: {run.tripwires}"
     assert run.upload is not None
     leaked = leaked_substitute_lines(run.upload, text)
