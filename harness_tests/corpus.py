@@ -139,3 +139,17 @@ def honest_submission(honest: dict, target: Path) -> Path:
 def honest_key(honest: dict) -> str:
     """One name per distinct honest submission (attacks often share one)."""
     return yaml.safe_dump({k: sorted(v) if isinstance(v, list) else v for k, v in sorted(honest.items())}, sort_keys=True)
+
+
+def copy_project(target: Path, names: "tuple[str, ...] | list[str]", source: Path | None = None) -> Path:
+    """``names`` (files and folders of the project, or of ``source``) copied into ``target``,
+    without caches: a project of its own, since every path derives from the package's folder."""
+    origin = source or LAYOUT.root
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        item = origin / name
+        if item.is_dir():
+            shutil.copytree(item, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(item, target / name)
+    return target

@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness_tests.corpus import LAYOUT, entries, materialise
+from harness_tests.corpus import LAYOUT, copy_project, entries, materialise
 
 KIT_ITEMS = ("autograder", "assignment", "tests", "fixtures", "student_template", "reference", "grading.yaml", "pytest.ini")
 SLOW_IMPORT = "import time; time.sleep(0.5)  # a slow but correct submission\n"
@@ -21,13 +21,7 @@ def copy_kit(target: Path, extra: tuple[str, ...] = ()) -> Path:
     """A copy of the kit's files (and ``extra`` ones): KitLayout derives every path from the
     package's folder, so ``python -m autograder`` run in ``target`` uses ``target``'s files."""
     target.mkdir(parents=True)
-    for name in KIT_ITEMS + extra:
-        source = LAYOUT.root / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copyfile(source, target / name)
-    return target
+    return copy_project(target, KIT_ITEMS + extra)
 
 
 def reference(target: Path, slow: bool = False) -> Path:

@@ -16,7 +16,7 @@ from autograder.audit import classify, generate
 from autograder.config import load_config
 from autograder.mutate import mutants_of
 from autograder.paths import KitLayout
-from harness_tests.corpus import CONFIG, LAYOUT
+from harness_tests.corpus import CONFIG, LAYOUT, copy_project
 from harness_tests.test_second_assignment import ENGINE, TINY
 
 
@@ -115,12 +115,7 @@ def _rows(out: Path) -> dict[str, dict[str, str]]:
 
 def _tiny_project(root: Path, weaken: bool) -> Path:
     shutil.copytree(TINY, root, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ENGINE:
-        source = LAYOUT.root / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    copy_project(root, ENGINE)
     if weaken:  # the hidden test stops comparing the gradient
         test = root / "tests" / "test_tiny.py"
         text = test.read_text(encoding="utf-8")
@@ -169,12 +164,7 @@ def test_audit_reports_what_a_weakened_hw3_test_lets_through(tmp_path: Path) -> 
     among them the one whose eps is 0 (NaN for a zero vector); the others stay killed."""
     project = tmp_path / "hw3"
     project.mkdir()
-    for name in HW3_COPY:
-        source = LAYOUT.root / name
-        if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, project / name)
+    copy_project(project, HW3_COPY)
     test = project / "tests" / "test_q3.py"
     text = test.read_text(encoding="utf-8")
     original = '    _cosine(grader, "cosine_zero", grads=False)\n'
