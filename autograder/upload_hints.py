@@ -1,7 +1,7 @@
 """Why an upload lacks the solution files, in words a student can act on: the most
-common causes are an archive uploaded as it is (``hw3.zip`` inside the upload, or a
+common causes are an archive uploaded as it is (``homework.zip`` inside the upload, or a
 ``.tar.gz``/``.rar`` Gradescope does not unpack) and the files sitting folders deep
-(``hw3/code/q1_solution.py``). Only the upload's own names are read (no link is
+(``homework/code/solution.py``). Only the upload's own names are read (no link is
 followed), and an archive is opened only to list what it holds, within bounds."""
 from __future__ import annotations
 
