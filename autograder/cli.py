@@ -113,7 +113,15 @@ INSTRUCTOR_MODULES = {
 
 
 def available(command: str) -> bool:
-    return all(importlib.util.find_spec(f"autograder.{module}") is not None for module in INSTRUCTOR_MODULES.get(command, ()))
+    """Whether the modules of ``command`` are here (the student kit has no course/ nor regrade/)."""
+    return all(_present(f"autograder.{module}") for module in INSTRUCTOR_MODULES.get(command, ()))
+
+
+def _present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its package is absent
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
