@@ -1,2 +1,2 @@
 """Registers the grading plugin for every pytest run in this kit."""
-pytest_plugins = ["autograder.plugin"]
+pytest_plugins = ["autograder.grading.plugin"]

@@ -12,7 +12,7 @@ import math
 import torch
 
 from assignment.models import Critic, TinyEncoder
-from autograder.recipes import CaseData, CaseSpec, Reference, f64, normal, uniform, with_grads
+from autograder.grading.recipes import CaseData, CaseSpec, Reference, f64, normal, uniform, with_grads
 
 
 # ---------------------------------------------------------------- question 1

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from autograder.config import ConfigError, load_config
 from autograder.paths import STYLES_FOLDER, KitLayout
-from autograder.preflight import PreflightError
+from autograder.grading.preflight import PreflightError
 
 
 def _cmd_fixtures(args: argparse.Namespace, layout: KitLayout) -> int:
-    from autograder import fixturegen
-    from autograder.fixture_verify import check
-    from autograder.recipes import CoincidingMistake
+    from autograder.course import fixturegen
+    from autograder.course.fixture_verify import check
+    from autograder.grading.recipes import CoincidingMistake
 
     config = load_config(layout.config_file)
     if args.action == "generate":
@@ -60,9 +60,9 @@ def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
     if not submission.is_dir():
         raise UsageError(f"{submission}: submission folder not found")
     load_config(layout.config_file)  # a broken grading.yaml is the user's error, not a grade
-    from autograder.grading import grade_folder
+    from autograder.grading.run import grade_folder
 
-    from autograder.report import explain
+    from autograder.grading.report import explain
 
     summary = grade_folder(layout, submission, Path(args.results) if args.results else None)
     if summary.mode:
@@ -76,8 +76,8 @@ def _cmd_grade(args: argparse.Namespace, layout: KitLayout) -> int:
 
 def _cmd_audit(args: argparse.Namespace, layout: KitLayout) -> int:
     """Exit 1 when a mutant survives or costs another part than its own."""
-    from autograder.audit import run_audit
-    from autograder.audit_report import summary, write_all
+    from autograder.course.audit import run_audit
+    from autograder.course.audit_report import summary, write_all
 
     out = Path(args.out)
     run = run_audit(layout, out, args.part, args.jobs)
@@ -101,19 +101,27 @@ def _interrupt_on_sigterm() -> None:
 
 # Instructor commands and the modules each needs (absent from the student kit).
 INSTRUCTOR_MODULES = {
-    "fixtures": ("fixturegen", "fixture_verify"),
-    "build": ("build",),
-    "calibrate": ("calibrate",),
-    "regrade": ("regrade", "batch"),
-    "show": ("show",),
-    "new": ("scaffold", "scaffold_files"),
-    "sandbox-users": ("gradescope", "sandbox_users"),  # Gradescope's side (setup.sh), not the student kit's
-    "audit": ("audit", "audit_report", "mutate", "equivalence", "batch"),
+    "fixtures": ("course.fixturegen", "course.fixture_verify"),
+    "build": ("course.build",),
+    "calibrate": ("course.calibrate",),
+    "regrade": ("regrade.command", "regrade.batch"),
+    "show": ("regrade.show",),
+    "new": ("course.scaffold", "course.scaffold_files"),
+    "sandbox-users": ("grading.gradescope", "sandbox.users"),  # Gradescope's side (setup.sh), not the student kit's
+    "audit": ("course.audit", "course.audit_report", "course.mutate", "course.equivalence", "regrade.batch"),
 }
 
 
 def available(command: str) -> bool:
-    return all(importlib.util.find_spec(f"autograder.{module}") is not None for module in INSTRUCTOR_MODULES.get(command, ()))
+    """Whether the modules of ``command`` are here (the student kit has no course/ nor regrade/)."""
+    return all(_present(f"autograder.{module}") for module in INSTRUCTOR_MODULES.get(command, ()))
+
+
+def _present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its package is absent
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade":
             return _cmd_grade(args, layout)
         if args.command == "build":
-            from autograder.build import BuildRefused, build_all
+            from autograder.course.build import BuildRefused, build_all
 
             try:
                 paths = build_all(layout, Path(args.out))
@@ -179,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {path}")
             return 0
         if args.command == "calibrate":
-            from autograder.calibrate import calibrate
-            from autograder.fixture_store import FixtureError
+            from autograder.course.calibrate import calibrate
+            from autograder.grading.fixture_store import FixtureError
 
             try:
                 report = calibrate(layout, styles=_styles_option(args))
@@ -189,11 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             print(report.table())
             return 0 if all(t.ok for t in report.tests.values()) else 1
         if args.command == "regrade":
-            from autograder.regrade import regrade_export
+            from autograder.regrade.command import regrade_export
 
             return regrade_export(layout, Path(args.export), Path(args.out), args.jobs, args.force, args.only, args.due)
         if args.command == "new":
-            from autograder.scaffold import ScaffoldError, next_steps, scaffold
+            from autograder.course.scaffold import ScaffoldError, next_steps, scaffold
 
             out = Path(args.out) if args.out else Path(args.name)
             try:
@@ -204,14 +212,14 @@ def main(argv: list[str] | None = None) -> int:
             print(next_steps(out))
             return 0
         if args.command == "sandbox-users":
-            from autograder.sandbox_users import sandbox_users
+            from autograder.sandbox.users import sandbox_users
 
             print("\n".join(sandbox_users(load_config(layout.config_file))))
             return 0
         if args.command == "audit":
             return _cmd_audit(args, layout)
         if args.command == "show":
-            from autograder.show import render_file
+            from autograder.regrade.show import render_file
 
             print(render_file(Path(args.results)))
             return 0

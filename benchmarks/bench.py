@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.build import build_autograder_zip  # noqa: E402
+from autograder.course.build import build_autograder_zip  # noqa: E402
 from autograder.paths import KitLayout  # noqa: E402
 from harness_tests.corpus import entries, materialise, part_scores  # noqa: E402
 from harness_tests.gradescope_sim import gradescope_env, install, simulate  # noqa: E402

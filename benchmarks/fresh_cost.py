@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder.config import load_config  # noqa: E402
-from autograder.fixture_store import FixtureStore  # noqa: E402
-from autograder.fresh_cases import CaseSource  # noqa: E402
+from autograder.grading.fixture_store import FixtureStore  # noqa: E402
+from autograder.grading.fresh_cases import CaseSource  # noqa: E402
 from autograder.paths import KitLayout  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def _draw_all(source: CaseSource, names: list[str], salt: str) -> tuple[float, f
 def _run_autograder_cpu() -> float:
     """CPU of one Gradescope run of the reference, from the built zip (bench.py's method)."""
     from bench import measure  # benchmarks/ is on sys.path when run as a script
-    from autograder.build import build_autograder_zip
+    from autograder.course.build import build_autograder_zip
     from harness_tests.gradescope_sim import gradescope_env, install
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +61,7 @@ def main() -> int:
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(1)  # as the trusted process grades (autograder/sandbox.py)
+    torch.set_num_threads(1)  # as the trusted process grades (autograder/sandbox/zygote.py)
     layout = KitLayout.here()
     store = FixtureStore(layout.fixtures_dir)
     if not store.private:

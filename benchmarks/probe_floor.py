@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from autograder import wire  # noqa: E402
 from autograder.paths import KitLayout  # noqa: E402
-from autograder.regrade import regrade_export  # noqa: E402
+from autograder.regrade.command import regrade_export  # noqa: E402
 from autograder.worker import child  # noqa: E402
 from benchmarks.bench import synthetic_class  # noqa: E402
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from autograder import regrade
+from autograder.regrade import command as regrade
 from autograder.config import load_config
 from autograder.paths import KitLayout
 

@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.build import build_autograder_zip
+from autograder.course.build import build_autograder_zip
 from autograder.paths import KitLayout
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from autograder.config import load_config
-from autograder.grading import run_suites
-from autograder.worker_pool import start_workers
+from autograder.grading.run import run_suites
+from autograder.sandbox.mode import start_workers
 from harness_tests.corpus import LAYOUT
 from harness_tests.regrade_helpers import reference
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from autograder.judge import Grader
-from autograder.stats import check_mean, check_mean_sampled, check_variance, check_variance_factor
+from autograder.grading.judge import Grader
+from autograder.grading.stats import check_mean, check_mean_sampled, check_variance, check_variance_factor
 
 BERNOULLI = ("mu", "target")
 NORMAL = ("mu", "logvar", "z")

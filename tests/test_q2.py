@@ -12,9 +12,9 @@ import copy
 import pytest
 import torch
 
-from autograder.compare import shape_str
-from autograder.judge import Grader
-from autograder.stats import check_expected_tensor, check_expected_value
+from autograder.grading.compare import shape_str
+from autograder.grading.judge import Grader
+from autograder.grading.stats import check_expected_tensor, check_expected_value
 from assignment.models import Critic
 from assignment.penalty import CHECKED_PARAMETERS, PenaltyMoments, draw_critic, draw_segments, segment_moments
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.compare import Hint, describe_args
-from autograder.judge import Grader
+from autograder.grading.compare import Hint, describe_args
+from autograder.grading.judge import Grader
 
 OUTPUTS = ("p1", "p2", "z1", "z2")
 GRAD_PARAMS = ("encoder.conv.weight", "encoder.proj.weight", "encoder.fc.0.weight", "encoder.fc.6.weight", "predictor.0.weight", "predictor.3.weight")

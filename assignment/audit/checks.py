@@ -2,7 +2,7 @@
 two implementations of a random graded function are compared, where no case recipe calls
 the function (1.5's Monte Carlo KL, 2.1's penalty). Each check draws its inputs from the
 seed it gets, runs the function with torch's global generator seeded alike, and returns
-estimates with their standard errors; ``autograder/equivalence.py`` judges them at many
+estimates with their standard errors; ``autograder/course/equivalence.py`` judges them at many
 standard errors. Instructor-side only: neither zip ships it."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 
 from assignment.penalty import CHECKED_PARAMETERS, draw_critic, draw_segments, segment_moments
 from autograder.config import Tolerance
-from autograder.equivalence import Check, Estimate
-from autograder.recipes import Reference, normal, uniform
+from autograder.course.equivalence import Check, Estimate
+from autograder.grading.recipes import Reference, normal, uniform
 
 MC_NAMES = ("mu_q", "logvar_q", "mu_p", "logvar_p")
 MC_PAIRS, MC_DIM, MC_REPEATS = 3, 3, 4000

@@ -1,6 +1,6 @@
 """A local-mode worker process: ``python -m autograder.worker.portable_main``.
 
-Started by ``autograder/portable.py`` with three pipes. Its first request (a frame on
+Started by ``autograder/sandbox/portable.py`` with three pipes. Its first request (a frame on
 stdin) says which submission to serve; it then imports torch, says it is ready and
 serves probes with the zygote workers' own loop (``child.serve``). Before any student
 code runs, the request and answer channels move to private descriptors: the

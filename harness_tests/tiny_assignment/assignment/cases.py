@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.recipes import CaseData, CaseSpec, Reference, normal, with_grads
+from autograder.grading.recipes import CaseData, CaseSpec, Reference, normal, with_grads
 
 
 def softplus_case(ref: Reference, g: torch.Generator, batch: int, dim: int, scale: float) -> CaseData:

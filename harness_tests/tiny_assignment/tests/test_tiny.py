@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.judge import Grader
+from autograder.grading.judge import Grader
 
 
 @pytest.mark.graded("1.1")

@@ -23,7 +23,7 @@ def _grader_pids():
                     cmdline = handle.read()
             except OSError:
                 continue
-            if b"run_autograder" in cmdline or b"autograder.gradescope" in cmdline:
+            if b"run_autograder" in cmdline or b"autograder.grading.gradescope" in cmdline:
                 pids.add(int(entry))
     return pids
 
