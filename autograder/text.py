@@ -28,9 +28,12 @@ def clean_text(text: str) -> str:
     return _UNSAFE.sub(REPLACEMENT, text.replace("\r\n", "\n"))
 
 
-def bounded(text: str, limit: int = STRING_LIMIT) -> str:
-    """``text`` cut to ``limit`` characters, saying how many were left out."""
-    return text if len(text) <= limit else f"{text[:limit]} [... {len(text) - limit} more characters not shown]"
+def bounded(text: str, limit: int = STRING_LIMIT, mark: str | None = None) -> str:
+    """``text`` cut to ``limit`` characters, ending with ``mark`` (by default, how many
+    characters were left out)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + (mark if mark is not None else f" [... {len(text) - limit} more characters not shown]")
 
 
 def clean_json(value: Any, depth: int = 0) -> Any:

@@ -10,13 +10,16 @@ from typing import Any
 
 from autograder.config import GradingConfig
 from autograder.records import TestOutcome
-from autograder.text import clean_text
+from autograder.text import bounded, clean_text
 
 MAX_TEST_OUTPUT = 8000
 
 
+TRUNCATED = "\n[... truncated ...]"
+
+
 def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "\n[... truncated ...]"
+    return bounded(text, limit, TRUNCATED)
 
 
 def complete_outcomes(
